@@ -1,0 +1,132 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { PermanentError, RetryableError, VersionConflictError } from './errors.ts';
+import type { PersistedSnapshot } from './registry.ts';
+import { tableDefinition } from './resources.ts';
+import type { DueInstance, InstanceRecord, InstanceStore } from './store.ts';
+
+// Named conditions (`snapshot` and `version` are reserved words in DynamoDB expressions).
+const instanceDoesNotExist = 'attribute_not_exists(pk)';
+const versionIsUnchanged = '#version = :expected';
+
+/** Snapshots above this many bytes of JSON are stored gzipped, so instances stay well under the 400 KB item limit. */
+export const compressAboveBytes = 64 * 1024;
+/** What the compressed snapshot may take, leaving room for the rest of the item. */
+export const maxCompressedBytes = 350 * 1024;
+
+interface StoredItem extends Omit<InstanceRecord, 'snapshot'> {
+  readonly snapshot?: string;
+  readonly snapshotGz?: Uint8Array;
+}
+
+export function createDocumentClient(client = new DynamoDBClient({})): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+/** The {@link InstanceStore} on DynamoDB: one item per instance, written whole under a version condition. */
+export class DynamoStore implements InstanceStore {
+  constructor(
+    private readonly tableName: string,
+    private readonly client: DynamoDBDocumentClient = createDocumentClient(),
+  ) {}
+
+  async read(pk: string): Promise<InstanceRecord | undefined> {
+    const { Item } = await this.call(pk, () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true })),
+    );
+    return Item ? fromItem(Item as StoredItem) : undefined;
+  }
+
+  async write(record: InstanceRecord, expectedVersion: number | undefined): Promise<void> {
+    const item = toItem(record);
+    await this.call(
+      record.pk,
+      () =>
+        this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ...(expectedVersion === undefined
+            ? { ConditionExpression: instanceDoesNotExist }
+            : {
+                ConditionExpression: versionIsUnchanged,
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':expected': expectedVersion },
+              }),
+        }),
+      ),
+      (error) => new VersionConflictError(record.pk, expectedVersion, error),
+    );
+  }
+
+  async findDue(shard: string, now: number, limit: number): Promise<DueInstance[]> {
+    const { partitionKey, sortKey, name } = tableDefinition.dueIndex;
+    const { Items = [] } = await this.call(`due shard ${shard}`, () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: name,
+          KeyConditionExpression: '#shard = :shard AND #wakeAt <= :now',
+          ExpressionAttributeNames: { '#shard': partitionKey.name, '#wakeAt': sortKey.name },
+          ExpressionAttributeValues: { ':shard': shard, ':now': now },
+          Limit: limit,
+        }),
+      ),
+    );
+    return Items.map((item) => ({ pk: String(item.pk), wakeAt: Number(item.wakeAt) }));
+  }
+
+  /** Maps SDK failures onto Settle's errors: a failed condition stays recognisable, the rest is retryable. */
+  private async call<T>(subject: string, send: () => Promise<T>, onConditionFailed?: (error: unknown) => Error): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      const name = (error as { name?: string }).name ?? 'Error';
+      if (name === 'ConditionalCheckFailedException' && onConditionFailed) throw onConditionFailed(error);
+      if (name === 'ValidationException' && /size/i.test((error as Error).message)) {
+        throw new PermanentError(
+          'snapshot-too-large',
+          `Instance ${subject} is too large for one DynamoDB item (${(error as Error).message}). Keep large data out of the machine's context: store it elsewhere and keep a reference.`,
+          { instanceKey: subject, cause: error },
+        );
+      }
+      throw new RetryableError(
+        'storage-unavailable',
+        `DynamoDB call for ${subject} failed with ${name}: ${(error as Error).message}. It is retried; if it persists, check the table name (SETTLE_TABLE), the endpoint and IAM.`,
+        { instanceKey: subject, cause: error },
+      );
+    }
+  }
+}
+
+function toItem(record: InstanceRecord): StoredItem {
+  const { snapshot, ...rest } = record;
+  const json = JSON.stringify(snapshot);
+  if (Buffer.byteLength(json) <= compressAboveBytes) return { ...rest, snapshot: json };
+  const compressed = gzipSync(json);
+  if (compressed.byteLength > maxCompressedBytes) {
+    throw new PermanentError(
+      'snapshot-too-large',
+      `The snapshot of ${record.pk} is ${Buffer.byteLength(json)} bytes (${compressed.byteLength} gzipped), over the ${maxCompressedBytes}-byte limit. ` +
+        "Keep large data out of the machine's context: store it elsewhere and keep a reference.",
+      { instanceKey: record.pk },
+    );
+  }
+  return { ...rest, snapshotGz: compressed };
+}
+
+function fromItem(item: StoredItem): InstanceRecord {
+  const { snapshot, snapshotGz, ...rest } = item;
+  const json = snapshotGz ? gunzipSync(snapshotGz).toString('utf8') : (snapshot ?? 'null');
+  return {
+    ...rest,
+    snapshot: JSON.parse(json) as PersistedSnapshot,
+    timers: rest.timers ?? [],
+    history: rest.history ?? [],
+    tags: rest.tags ?? [],
+    wakeAt: rest.wakeAt,
+    wakeShard: rest.wakeShard,
+    outcome: rest.outcome,
+  };
+}

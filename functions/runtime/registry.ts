@@ -1,0 +1,47 @@
+import type { AnyStateMachine, EventObject, Snapshot } from 'xstate';
+
+/** What a machine gets as `input` when Settle creates an instance on its first event. */
+export interface InstanceInput {
+  readonly instanceId: string;
+  readonly instanceKey: string;
+}
+
+/** A persisted XState snapshot as stored (plain JSON). */
+export type PersistedSnapshot = Snapshot<unknown> & Record<string, unknown>;
+
+export interface MachineDefinition {
+  /** The statechart. Tag each state where it waits for the outside with `resolve` or `reject`. */
+  readonly machine: AnyStateMachine;
+  /**
+   * The version of the machine's states and context. Bump it when a stored snapshot would no longer
+   * fit (a state removed or renamed, context reshaped), and give `migrate` for the versions still stored.
+   */
+  readonly version: number;
+  /**
+   * Turns a snapshot saved by version `fromVersion` into one for `version`. Return `undefined` when it
+   * cannot: the event then goes to the dead-letter queue instead of restoring into a broken state.
+   */
+  readonly migrate?: (snapshot: PersistedSnapshot, fromVersion: number) => PersistedSnapshot | undefined;
+  /**
+   * Checks an event at the boundary, before the machine sees it. Return a message saying what is wrong
+   * to reject the event to the dead-letter queue, or `undefined` to accept it. Plug a schema library here.
+   */
+  readonly validateEvent?: (event: EventObject & Record<string, unknown>) => string | undefined;
+}
+
+export type MachineRegistry = Readonly<Record<string, MachineDefinition>>;
+
+const machineName = /^[a-z0-9-]+$/;
+
+/** Checks a registry once, naming every problem, and returns it unchanged. */
+export function defineRegistry<R extends MachineRegistry>(registry: R): R {
+  const problems: string[] = [];
+  for (const [name, definition] of Object.entries(registry)) {
+    if (!machineName.test(name)) problems.push(`'${name}' is not a valid machine name ([a-z0-9-]+, used in message group ids)`);
+    if (!Number.isSafeInteger(definition.version) || definition.version < 1) {
+      problems.push(`'${name}' has version ${definition.version}; use a whole number ≥ 1`);
+    }
+  }
+  if (problems.length > 0) throw new Error(`The machine registry is invalid: ${problems.join('; ')}.`);
+  return registry;
+}

@@ -1,0 +1,40 @@
+import { getStateNodes, type AnyMachineSnapshot, type AnyStateNode } from 'xstate';
+
+export const resolveTag = 'resolve';
+export const rejectTag = 'reject';
+
+/** How an event ended for its instance. */
+export type Outcome = 'resolve' | 'reject' | 'done' | 'error' | 'ignored';
+
+/** The active leaves: one per active region. */
+function activeLeaves(snapshot: AnyMachineSnapshot): AnyStateNode[] {
+  return getStateNodes(snapshot.machine.root, snapshot.value).filter(
+    (node) => node.type === 'atomic' || node.type === 'final',
+  );
+}
+
+function carries(node: AnyStateNode, tag: string): boolean {
+  for (let current: AnyStateNode | undefined = node; current; current = current.parent) {
+    if (current.tags.includes(tag)) return true;
+  }
+  return false;
+}
+
+/**
+ * I6: done, failed, or every active region rests in a state that carries (itself or through an
+ * ancestor) a `resolve` or `reject` tag. A final state inside a region counts as resting.
+ * `hasTag` will not do: it is a union over regions and turns true when the first region rests.
+ */
+export function isSettled(snapshot: AnyMachineSnapshot): boolean {
+  if (snapshot.status !== 'active') return true;
+  return activeLeaves(snapshot).every(
+    (leaf) => leaf.type === 'final' || carries(leaf, resolveTag) || carries(leaf, rejectTag),
+  );
+}
+
+/** The outcome of a settled snapshot: `reject` when any region rests in a `reject` state. */
+export function settledOutcome(snapshot: AnyMachineSnapshot): Exclude<Outcome, 'ignored'> {
+  if (snapshot.status === 'done') return 'done';
+  if (snapshot.status === 'error') return 'error';
+  return activeLeaves(snapshot).some((leaf) => carries(leaf, rejectTag)) ? 'reject' : 'resolve';
+}

@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import type { AnyActorRef, EventObject } from 'xstate';
+
+/**
+ * Durable timers (DESIGN §5). XState keeps delayed events only in memory and never re-arms them on
+ * restore (statelyai/xstate#5331), and a JS timer over 2^31−1 ms fires at once. Settle lets XState
+ * schedule as usual but through {@link SettleClock}, which arms a real timer only while an event is
+ * being settled and only if it falls within that budget; whatever is still pending once the machine
+ * settles is stored on the instance and delivered later by a `settle.wake`.
+ */
+
+/** A pending delayed event of the root actor, as stored on the instance item. */
+export interface StoredTimer {
+  /** Fresh per scheduling: re-entering a state reuses XState's id but gets a new token. */
+  readonly token: string;
+  /** XState's scheduled-event id (for `after`: the event type). */
+  readonly id: string;
+  readonly event: EventObject;
+  readonly delay: number;
+  /** Epoch milliseconds at which it is due. */
+  readonly fireAt: number;
+}
+
+type TimerHandle = number;
+
+/** XState's `Clock`, arming real timers only inside an open settle window. */
+export class SettleClock {
+  private nextHandle = 0;
+  private readonly armed = new Map<TimerHandle, ReturnType<typeof setTimeout>>();
+  private windowEndsAt: number | undefined;
+
+  /** Lets delays within `budgetMs` run in-process while an event settles. */
+  open(budgetMs: number): void {
+    this.windowEndsAt = performance.now() + budgetMs;
+  }
+
+  /** Disarms every real timer; the delayed events stay pending in XState's scheduler. */
+  close(): void {
+    this.windowEndsAt = undefined;
+    for (const timer of this.armed.values()) clearTimeout(timer);
+    this.armed.clear();
+  }
+
+  setTimeout(fn: (...args: unknown[]) => void, timeout: number): TimerHandle {
+    const handle = ++this.nextHandle;
+    if (this.windowEndsAt !== undefined && performance.now() + timeout <= this.windowEndsAt) {
+      this.armed.set(
+        handle,
+        setTimeout(() => {
+          this.armed.delete(handle);
+          fn();
+        }, timeout),
+      );
+    }
+    return handle;
+  }
+
+  clearTimeout(handle: unknown): void {
+    const timer = this.armed.get(handle as TimerHandle);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.armed.delete(handle as TimerHandle);
+    }
+  }
+}
+
+interface ScheduledEvent {
+  readonly source: AnyActorRef;
+  readonly target: AnyActorRef;
+  readonly event: EventObject;
+  readonly delay: number;
+  readonly id: string;
+}
+
+function scheduledEvents(actor: AnyActorRef): Record<string, ScheduledEvent> {
+  return (actor.system.getSnapshot() as { _scheduledEvents: Record<string, ScheduledEvent> })._scheduledEvents;
+}
+
+/**
+ * Keeps the link between XState's scheduled entries and stored timers across the events of one run:
+ * an entry seen before keeps its token and `fireAt`; a new entry (even with a reused id) gets new ones.
+ */
+export class TimerBook {
+  private known = new WeakMap<ScheduledEvent, StoredTimer>();
+
+  /** Re-registers stored timers on a restored actor without arming them. */
+  restore(actor: AnyActorRef, timers: readonly StoredTimer[]): void {
+    this.known = new WeakMap();
+    for (const timer of timers) {
+      actor.system.scheduler.schedule(actor, actor, timer.event, timer.delay, timer.id);
+      const entry = scheduledEvents(actor)[`${actor.sessionId}.${timer.id}`];
+      if (entry) this.known.set(entry, timer);
+    }
+  }
+
+  /** The root actor's pending delayed events as stored timers, earliest first. */
+  collect(actor: AnyActorRef, now: number): StoredTimer[] {
+    const timers: StoredTimer[] = [];
+    for (const entry of Object.values(scheduledEvents(actor))) {
+      // Delays of invoked or spawned children run in-process only; their snapshots restart them.
+      if (entry.source !== actor || entry.target !== actor) continue;
+      let timer = this.known.get(entry);
+      if (!timer) {
+        timer = { token: randomUUID(), id: entry.id, event: entry.event, delay: entry.delay, fireAt: now + entry.delay };
+        this.known.set(entry, timer);
+      }
+      timers.push(timer);
+    }
+    return timers.sort((a, b) => a.fireAt - b.fireAt);
+  }
+
+  /** Takes a pending timer out of XState's scheduler so that it can be delivered now. */
+  take(actor: AnyActorRef, timer: StoredTimer): boolean {
+    const entry = scheduledEvents(actor)[`${actor.sessionId}.${timer.id}`];
+    if (!entry || this.known.get(entry)?.token !== timer.token) return false;
+    actor.system.scheduler.cancel(actor, timer.id);
+    return true;
+  }
+}
+
+/** The due-index shard of an instance: stable, spread evenly by a hash of its key. */
+export function wakeShardOf(pk: string, shards: number): string {
+  let hash = 2166136261;
+  for (let i = 0; i < pk.length; i += 1) hash = Math.imul(hash ^ pk.charCodeAt(i), 16777619);
+  return String((hash >>> 0) % shards);
+}

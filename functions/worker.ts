@@ -1,0 +1,98 @@
+/**
+ * The worker Lambda: SQS FIFO event source with `reportBatchItemFailures`.
+ *
+ * @example
+ * // infra: new SqsEventSource(queue, { batchSize: 10, reportBatchItemFailures: true })
+ * // local: startLocalStack() runs createWorkerHandler(...) through a poller that behaves like Lambda's.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { registry as defaultRegistry } from '../machines/index.ts';
+import { configFromEnvironment, type SettleConfig } from './runtime/config.ts';
+import { SqsDeadLetterQueue, type DeadLetterQueue } from './runtime/dead-letters.ts';
+import { DynamoStore, createDocumentClient } from './runtime/dynamo-store.ts';
+import { processBatch, type AppliedEvent, type Logger as CoreLogger, type WorkerCore } from './runtime/process-batch.ts';
+import type { MachineRegistry } from './runtime/registry.ts';
+import type { InstanceStore } from './runtime/store.ts';
+
+export type WorkerContext = Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>;
+export type WorkerHandler = (event: SQSEvent, context: WorkerContext) => Promise<SQSBatchResponse>;
+export type { AppliedEvent };
+
+export interface WorkerOptions {
+  readonly config: SettleConfig;
+  /** @default the machines in machines/index.ts */
+  readonly registry?: MachineRegistry;
+  /** @default a client from the SDK's standard settings */
+  readonly sqs?: SQSClient;
+  /** @default a client from the SDK's standard settings */
+  readonly dynamo?: DynamoDBDocumentClient;
+  /** @default DynamoStore on `config.tableName` */
+  readonly store?: InstanceStore;
+  /** @default the SQS queue at `config.deadLetterQueueUrl` */
+  readonly deadLetters?: DeadLetterQueue;
+  /** @default Date.now */
+  readonly now?: () => number;
+  readonly onApplied?: WorkerCore['onApplied'];
+  readonly onDeadLettered?: WorkerCore['onDeadLettered'];
+  /** @default silent */
+  readonly logger?: CoreLogger;
+  /** Powertools metrics, flushed after each batch. @default none */
+  readonly metrics?: Metrics;
+}
+
+export function createWorkerHandler(options: WorkerOptions): WorkerHandler {
+  const { config, metrics } = options;
+  const core: WorkerCore = {
+    registry: options.registry ?? defaultRegistry,
+    store: options.store ?? new DynamoStore(config.tableName, options.dynamo ?? createDocumentClient()),
+    deadLetters: options.deadLetters ?? new SqsDeadLetterQueue(config.deadLetterQueueUrl, options.sqs ?? new SQSClient({})),
+    now: options.now ?? Date.now,
+    maxReceiveCount: config.maxReceiveCount,
+    wakeShards: config.wakeShards,
+    logger: options.logger,
+    onApplied: (event) => {
+      metrics?.addMetric(event.outcome === 'ignored' ? 'EventsIgnored' : 'EventsApplied', MetricUnit.Count, 1);
+      options.onApplied?.(event);
+    },
+    onDeadLettered: (record, error) => {
+      metrics?.addMetric('EventsDeadLettered', MetricUnit.Count, 1);
+      options.logger?.error('Event moved to the dead-letter queue', {
+        messageId: record.messageId,
+        group: record.attributes.MessageGroupId,
+        code: error.code,
+        reason: error.message,
+      });
+      options.onDeadLettered?.(record, error);
+    },
+  };
+  return async (event, context) => {
+    try {
+      const response = await processBatch(event.Records, core, () =>
+        Math.max(0, context.getRemainingTimeInMillis() - config.settleMarginMs),
+      );
+      metrics?.addMetric('RecordsRetried', MetricUnit.Count, response.batchItemFailures.length);
+      return response;
+    } finally {
+      metrics?.publishStoredMetrics();
+    }
+  };
+}
+
+let lambdaHandler: WorkerHandler | undefined;
+
+/** The Lambda entry point: settings from the environment, Powertools logs and metrics. */
+export const handler: WorkerHandler = (event, context) => {
+  if (!lambdaHandler) {
+    const logger = new Logger({ serviceName: 'settle' });
+    lambdaHandler = createWorkerHandler({
+      config: configFromEnvironment(),
+      logger: { warn: (message, attributes) => logger.warn(message, attributes ?? {}), error: (message, attributes) => logger.error(message, attributes ?? {}) },
+      metrics: new Metrics({ namespace: 'Settle', serviceName: 'settle' }),
+    });
+  }
+  return lambdaHandler(event, context);
+};

@@ -1,0 +1,320 @@
+import { describe, expect, it } from 'vitest';
+import { assign, fromPromise, setup } from 'xstate';
+import { MemoryDeadLetterQueue } from '../functions/runtime/dead-letters.ts';
+import { MemoryStore } from '../functions/runtime/memory-store.ts';
+import { processBatch, type AppliedEvent, type WorkerCore } from '../functions/runtime/process-batch.ts';
+import { defineRegistry, type MachineRegistry } from '../functions/runtime/registry.ts';
+import type { InstanceRecord, InstanceStore } from '../functions/runtime/store.ts';
+import { approvalMachine } from '../machines/approval.ts';
+import { registry } from '../machines/index.ts';
+import { fifoRecord, sequence } from './support/records.ts';
+
+const never = () => new Promise<never>(() => undefined);
+
+/** Machines that misbehave on purpose. */
+const faultyRegistry = defineRegistry({
+  ...registry,
+  faulty: {
+    version: 1,
+    machine: setup({
+      types: { context: {} as { n: number }, events: {} as { type: 'OK' } | { type: 'THROW' } | { type: 'HANG' } },
+      actions: {
+        explode: () => {
+          throw new TypeError('cannot read the ledger');
+        },
+      },
+      actors: { hang: fromPromise(never) },
+    }).createMachine({
+      id: 'faulty',
+      context: { n: 0 },
+      initial: 'idle',
+      states: {
+        idle: {
+          tags: ['resolve'],
+          on: {
+            OK: { actions: assign({ n: ({ context }) => context.n + 1 }) },
+            THROW: { actions: 'explode' },
+            HANG: 'hanging',
+          },
+        },
+        hanging: { invoke: { src: 'hang' } },
+      },
+    }),
+  },
+  // Approval whose budget check never finishes: finance never reaches its resting state.
+  'slow-approval': {
+    version: 1,
+    machine: approvalMachine.provide({ actors: { checkBudget: fromPromise(never) } }),
+  },
+});
+
+function makeCore(overrides: Partial<WorkerCore> & { registry?: MachineRegistry } = {}) {
+  const store = new MemoryStore();
+  const deadLetters = new MemoryDeadLetterQueue();
+  const applied: AppliedEvent[] = [];
+  const core: WorkerCore = {
+    registry: faultyRegistry,
+    store,
+    deadLetters,
+    now: () => Date.parse('2026-11-23T10:00:00Z'),
+    maxReceiveCount: 5,
+    wakeShards: 8,
+    onApplied: (event) => applied.push(event),
+    ...overrides,
+  };
+  return { core, store, deadLetters, applied };
+}
+
+const budget = (ms = 5_000) => () => ms;
+
+async function stored(store: InstanceStore, pk: string): Promise<InstanceRecord> {
+  const record = await store.read(pk);
+  if (!record) throw new Error(`no record for ${pk}`);
+  return record;
+}
+
+describe('worker', () => {
+  it('counts exactly: each COUNT runs two invoked steps and settles in even', async () => {
+    const { core, store } = makeCore();
+    const records = [1, 2, 3].map((n) => fifoRecord('counter/c1', sequence(n), { type: 'COUNT' }));
+
+    const response = await processBatch(records, core, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    const item = await stored(store, 'counter/c1');
+    expect(item.snapshot.context).toEqual({ count: 6 });
+    expect(item.value).toBe('even');
+    expect(item.outcome).toBe('resolve');
+    expect(item.lastSeq).toBe(sequence(3).toString());
+    expect(item.version).toBe(1);
+    expect(item.history.map((entry) => entry.outcome)).toEqual(['resolve', 'resolve', 'resolve']);
+  });
+
+  it('skips a record whose SequenceNumber was already applied (redelivery leaves the instance unchanged)', async () => {
+    const { core, store } = makeCore();
+    const first = fifoRecord('counter/c1', sequence(1), { type: 'COUNT' });
+    await processBatch([first], core, budget());
+    const before = await stored(store, 'counter/c1');
+
+    const response = await processBatch([{ ...first, receiptHandle: 'again' }], core, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(await stored(store, 'counter/c1')).toEqual(before);
+  });
+
+  it('compares sequence numbers as BigInt, not as JS numbers', async () => {
+    // Bug this pins: Number('18000000000000000001') === Number('18000000000000000002'), so a naive
+    // compare would skip the second event as a duplicate.
+    const { core, store } = makeCore();
+    await processBatch([fifoRecord('counter/big', 18_000_000_000_000_000_001n, { type: 'COUNT' })], core, budget());
+    await processBatch([fifoRecord('counter/big', 18_000_000_000_000_000_002n, { type: 'COUNT' })], core, budget());
+
+    expect((await stored(store, 'counter/big')).snapshot.context).toEqual({ count: 4 });
+  });
+
+  it('records an event the current state does not accept as ignored', async () => {
+    const { core, store, deadLetters, applied } = makeCore();
+
+    await processBatch([fifoRecord('approval/doc-1', sequence(1), { type: 'APPROVE', role: 'legal', by: 'ana' })], core, budget());
+
+    const item = await stored(store, 'approval/doc-1');
+    expect(item.value).toBe('draft');
+    expect(item.outcome).toBe('ignored');
+    expect(item.history).toMatchObject([{ type: 'APPROVE', outcome: 'ignored' }]);
+    expect(applied).toMatchObject([{ eventType: 'APPROVE', outcome: 'ignored', from: 'draft', to: 'draft' }]);
+    expect(deadLetters.letters).toEqual([]);
+  });
+
+  it('runs approval through both sign-off regions to done, and a rejection to reject', async () => {
+    const { core, store } = makeCore();
+    const events = [
+      { type: 'SUBMIT', by: 'eve' },
+      { type: 'APPROVE', role: 'legal', by: 'ana' },
+      { type: 'APPROVE', role: 'finance', by: 'bo' },
+    ];
+    await processBatch(events.map((e, i) => fifoRecord('approval/doc-2', sequence(i + 1), e)), core, budget());
+    await processBatch(
+      [fifoRecord('approval/doc-3', sequence(1), events[0]), fifoRecord('approval/doc-3', sequence(2), { type: 'REJECT', role: 'finance', by: 'bo' })],
+      core,
+      budget(),
+    );
+
+    const approved = await stored(store, 'approval/doc-2');
+    expect(approved.value).toBe('approved');
+    expect(approved.status).toBe('done');
+    expect(approved.history.map((h) => h.outcome)).toEqual(['resolve', 'resolve', 'done']);
+    const rejected = await stored(store, 'approval/doc-3');
+    expect(rejected.value).toBe('rejected');
+    expect(rejected.outcome).toBe('reject');
+    expect(rejected.tags).toEqual(['reject']);
+  });
+
+  it('does not settle approval while only one sign-off region waits', async () => {
+    const { core, store } = makeCore();
+    const submit = fifoRecord('slow-approval/doc-4', sequence(1), { type: 'SUBMIT', by: 'eve' });
+
+    const response = await processBatch([submit], core, budget(100));
+
+    // Legal rests in a resolve state at once; finance never leaves checkingBudget: not settled.
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: submit.messageId }]);
+    expect(await store.read('slow-approval/doc-4')).toBeUndefined();
+  });
+
+  it('dead-letters a poison event with its reason, applies the good ones in order, and leaves other instances alone', async () => {
+    const { core, store, deadLetters } = makeCore();
+    const records = [
+      fifoRecord('counter/a', sequence(1), { type: 'COUNT' }),
+      fifoRecord('counter/a', sequence(2), '{"type": "COUNT"'),
+      fifoRecord('counter/a', sequence(3), { type: 'COUNT' }),
+      fifoRecord('counter/b', sequence(4), { type: 'COUNT' }),
+    ];
+
+    const response = await processBatch(records, core, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(deadLetters.letters).toHaveLength(1);
+    expect(deadLetters.letters[0]).toMatchObject({ groupId: 'counter/a', sequenceNumber: sequence(2).toString(), body: '{"type": "COUNT"' });
+    expect(deadLetters.letters[0]?.error.code).toBe('invalid-json');
+    expect(deadLetters.letters[0]?.error.message).toMatch(/counter\/a.*not JSON/);
+    const a = await stored(store, 'counter/a');
+    expect(a.snapshot.context).toEqual({ count: 4 });
+    expect(a.history.map((h) => [h.seq, h.outcome])).toEqual([
+      [sequence(1).toString(), 'resolve'],
+      [sequence(2).toString(), 'dead-lettered'],
+      [sequence(3).toString(), 'resolve'],
+    ]);
+    expect((await stored(store, 'counter/b')).snapshot.context).toEqual({ count: 2 });
+  });
+
+  it("reports a retryable failure on A's second record and A's later records, while B's records succeed", async () => {
+    const { core, store } = makeCore();
+    const records = [
+      fifoRecord('faulty/a', sequence(1), { type: 'OK' }),
+      fifoRecord('faulty/a', sequence(2), { type: 'HANG' }),
+      fifoRecord('faulty/a', sequence(3), { type: 'OK' }),
+      fifoRecord('faulty/b', sequence(4), { type: 'OK' }),
+      fifoRecord('faulty/b', sequence(5), { type: 'OK' }),
+    ];
+
+    const response = await processBatch(records, core, budget(100));
+
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([records[1]?.messageId, records[2]?.messageId]);
+    const a = await stored(store, 'faulty/a');
+    expect(a.snapshot.context).toEqual({ n: 1 });
+    expect(a.value).toBe('idle');
+    expect(a.lastSeq).toBe(sequence(1).toString());
+    expect((await stored(store, 'faulty/b')).snapshot.context).toEqual({ n: 2 });
+  });
+
+  it('dead-letters an error thrown inside a machine with its name and message, and keeps the state before it', async () => {
+    const { core, store, deadLetters } = makeCore();
+    const records = [
+      fifoRecord('faulty/e', sequence(1), { type: 'OK' }),
+      fifoRecord('faulty/e', sequence(2), { type: 'THROW' }),
+      fifoRecord('faulty/e', sequence(3), { type: 'OK' }),
+    ];
+
+    const response = await processBatch(records, core, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(deadLetters.letters.map((l) => l.error.code)).toEqual(['machine-error']);
+    expect(deadLetters.letters[0]?.error.message).toContain('TypeError: cannot read the ledger');
+    expect(deadLetters.letters[0]?.error.message).toContain('faulty/e');
+    const item = await stored(store, 'faulty/e');
+    expect(item.snapshot.context).toEqual({ n: 2 });
+    expect(item.status).toBe('active');
+    expect(item.history.map((h) => h.outcome)).toEqual(['resolve', 'error', 'resolve']);
+  });
+
+  it('dead-letters a retryable failure itself on the last receive, with its reason, so the group moves on', async () => {
+    const { core, deadLetters, store } = makeCore();
+    const records = [
+      fifoRecord('faulty/h', sequence(1), { type: 'HANG' }, { receiveCount: 5 }),
+      fifoRecord('faulty/h', sequence(2), { type: 'OK' }, { receiveCount: 5 }),
+    ];
+
+    const response = await processBatch(records, core, budget(50));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(deadLetters.letters[0]?.error.code).toBe('retries-exhausted');
+    expect(deadLetters.letters[0]?.error.message).toMatch(/did not settle within .* after event 'HANG'.*Gave up after 5 receives \(settle-timeout\)/s);
+    expect((await stored(store, 'faulty/h')).snapshot.context).toEqual({ n: 1 });
+  });
+
+  it('reads once and writes once per group per batch, however many events the group holds', async () => {
+    const { core, store } = makeCore();
+    const records = [
+      ...[1, 2, 3, 4].map((n) => fifoRecord('counter/x', sequence(n), { type: 'COUNT' })),
+      ...[5, 6, 7].map((n) => fifoRecord('counter/y', sequence(n), { type: 'COUNT' })),
+      ...[8, 9, 10].map((n) => fifoRecord('approval/z', sequence(n), { type: 'SUBMIT', by: 'eve' })),
+    ];
+
+    await processBatch(records, core, budget());
+
+    expect(store.calls).toEqual({ read: 3, write: 3, findDue: 0 });
+  });
+
+  it('resolves two handlers racing on one instance by retry: one write wins, the result equals sequential application', async () => {
+    // Both handlers read version 0 before either writes: the second write must conflict, re-read and re-apply.
+    const shared = new MemoryStore();
+    let readers = 0;
+    let release!: () => void;
+    const bothRead = new Promise<void>((resolve) => (release = resolve));
+    const racing: InstanceStore = {
+      read: async (pk) => {
+        const record = await shared.read(pk);
+        readers += 1;
+        if (readers === 2) release();
+        if (readers <= 2) await bothRead;
+        return record;
+      },
+      write: (record, expected) => shared.write(record, expected),
+      findDue: (shard, now, limit) => shared.findDue(shard, now, limit),
+    };
+    const one = makeCore({ store: racing });
+    const two = makeCore({ store: racing });
+    // SQS handed the first record to both (visibility timeout ran out), and the second only to the second handler.
+    const first = fifoRecord('counter/race', sequence(1), { type: 'COUNT' });
+    const second = fifoRecord('counter/race', sequence(2), { type: 'COUNT' });
+
+    const [r1, r2] = await Promise.all([
+      processBatch([first], one.core, budget()),
+      processBatch([first, second], two.core, budget()),
+    ]);
+
+    expect(r1.batchItemFailures).toEqual([]);
+    expect(r2.batchItemFailures).toEqual([]);
+    expect(shared.calls.write).toBe(3); // two racing writes, one conflict, one retried write
+    const item = await stored(shared, 'counter/race');
+    expect(item.snapshot.context).toEqual({ count: 4 });
+    expect(item.version).toBe(2);
+    expect(item.history.map((h) => h.seq)).toEqual([sequence(1).toString(), sequence(2).toString()]);
+  });
+
+  it('dead-letters every record of an unknown machine or a malformed group id, naming the fix', async () => {
+    const { core, deadLetters } = makeCore();
+
+    await processBatch(
+      [fifoRecord('nosuch/1', sequence(1), { type: 'GO' }), fifoRecord('Counter', sequence(2), { type: 'COUNT' })],
+      core,
+      budget(),
+    );
+
+    expect(deadLetters.letters.map((l) => l.error.code)).toEqual(['unknown-machine', 'invalid-instance-key']);
+    expect(deadLetters.letters[0]?.error.message).toMatch(/No machine named 'nosuch'.*machines\/index\.ts/);
+    expect(deadLetters.letters[1]?.error.message).toMatch(/<machine>\/<instanceId>/);
+  });
+
+  it('keeps the history bounded to the last 20 events', async () => {
+    const { core, store } = makeCore();
+    const records = Array.from({ length: 25 }, (_, i) => fifoRecord('faulty/hist', sequence(i + 1), { type: 'OK' }));
+
+    await processBatch(records.slice(0, 10), core, budget());
+    await processBatch(records.slice(10), core, budget());
+
+    const item = await stored(store, 'faulty/hist');
+    expect(item.history).toHaveLength(20);
+    expect(item.history[0]?.seq).toBe(sequence(6).toString());
+    expect(item.snapshot.context).toEqual({ n: 25 });
+  });
+});
