@@ -1,0 +1,119 @@
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import {
+  AttributeType,
+  BillingMode,
+  type GlobalSecondaryIndexProps,
+  ProjectionType,
+  TableEncryption,
+  type TableProps,
+} from 'aws-cdk-lib/aws-dynamodb';
+import {
+  DeduplicationScope,
+  FifoThroughputLimit,
+  type IQueue,
+  QueueEncryption,
+  type QueueProps,
+} from 'aws-cdk-lib/aws-sqs';
+import {
+  deadLetterQueueDefinition,
+  eventQueueDefinition,
+  type QueueDefinition,
+  tableDefinition,
+} from '../functions/runtime/resources.ts';
+
+/**
+ * Translates the shared plain-data definitions (`functions/runtime/resources.ts`) into CDK props.
+ * Every queue and table attribute comes from there, so the local stack and AWS cannot drift;
+ * the lookup tables below make the compiler reject a definition value CDK cannot express.
+ */
+
+const deduplicationScopes: Record<QueueDefinition['deduplicationScope'], DeduplicationScope> = {
+  messageGroup: DeduplicationScope.MESSAGE_GROUP,
+};
+
+const fifoThroughputLimits: Record<QueueDefinition['fifoThroughputLimit'], FifoThroughputLimit> = {
+  perMessageGroupId: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+};
+
+const attributeTypes: Record<'S' | 'N' | 'B', AttributeType> = {
+  S: AttributeType.STRING,
+  N: AttributeType.NUMBER,
+  B: AttributeType.BINARY,
+};
+
+const billingModes: Record<typeof tableDefinition.billingMode, BillingMode> = {
+  PAY_PER_REQUEST: BillingMode.PAY_PER_REQUEST,
+};
+
+const projections: Record<typeof tableDefinition.dueIndex.projection, ProjectionType> = {
+  KEYS_ONLY: ProjectionType.KEYS_ONLY,
+};
+
+/*
+ * Encryption at rest, both queues: SQS-managed SSE rather than KMS. Every producer (the AWS CLI,
+ * the sweeper, the worker writing to the DLQ, a user's own services) can send without a KMS key
+ * grant, the DLQ redrive works without key policies, and it costs nothing per request. A
+ * customer-managed key buys key-policy control and CloudTrail records per decrypt, which Settle's
+ * event payloads do not call for; a team that needs it can replace the queues' encryption.
+ */
+const queueEncryption = QueueEncryption.SQS_MANAGED;
+
+/** The events queue: high-throughput FIFO, one message group per instance, redrive to the DLQ. */
+export function eventQueueProps(workerTimeoutSeconds: number, deadLetterQueue: IQueue): QueueProps {
+  const definition = eventQueueDefinition(workerTimeoutSeconds);
+  return {
+    fifo: definition.fifo,
+    contentBasedDeduplication: definition.contentBasedDeduplication,
+    deduplicationScope: deduplicationScopes[definition.deduplicationScope],
+    fifoThroughputLimit: fifoThroughputLimits[definition.fifoThroughputLimit],
+    visibilityTimeout: Duration.seconds(definition.visibilityTimeoutSeconds),
+    retentionPeriod: Duration.seconds(definition.retentionPeriodSeconds),
+    receiveMessageWaitTime: Duration.seconds(definition.receiveMessageWaitTimeSeconds),
+    maxMessageSizeBytes: definition.maximumMessageSizeBytes,
+    encryption: queueEncryption,
+    enforceSSL: true,
+    deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: deadLetterQueueDefinition.maxReceiveCount },
+  };
+}
+
+/** The dead-letter queue: FIFO, kept for the SQS maximum of 14 days. */
+export function deadLetterQueueProps(): QueueProps {
+  return {
+    fifo: deadLetterQueueDefinition.fifo,
+    contentBasedDeduplication: deadLetterQueueDefinition.contentBasedDeduplication,
+    retentionPeriod: Duration.seconds(deadLetterQueueDefinition.retentionPeriodSeconds),
+    maxMessageSizeBytes: deadLetterQueueDefinition.maximumMessageSizeBytes,
+    encryption: queueEncryption,
+    enforceSSL: true,
+  };
+}
+
+/** The instance table: on-demand, `pk`, point-in-time recovery. */
+export function tableProps(removalPolicy: RemovalPolicy): TableProps {
+  return {
+    partitionKey: {
+      name: tableDefinition.partitionKey.name,
+      type: attributeTypes[tableDefinition.partitionKey.type],
+    },
+    billingMode: billingModes[tableDefinition.billingMode],
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    /*
+     * AWS-managed KMS key (aws/dynamodb): encryption at rest shows in the template and key use is
+     * logged in CloudTrail, with no key to rotate, pay a monthly fee for, or grant to the functions.
+     * A customer-managed key would add cross-account control that a single-account service does not use.
+     */
+    encryption: TableEncryption.AWS_MANAGED,
+    removalPolicy,
+  };
+}
+
+/** The sparse due index: only instances with a pending timer carry `wakeShard` + `wakeAt`. */
+export function dueIndexProps(): GlobalSecondaryIndexProps {
+  const { dueIndex } = tableDefinition;
+  return {
+    indexName: dueIndex.name,
+    partitionKey: { name: dueIndex.partitionKey.name, type: attributeTypes[dueIndex.partitionKey.type] },
+    sortKey: { name: dueIndex.sortKey.name, type: attributeTypes[dueIndex.sortKey.type] },
+    projectionType: projections[dueIndex.projection],
+  };
+}

@@ -1,0 +1,201 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { defaultWorkerTimeoutSeconds, eventQueueDefinition } from '../functions/runtime/resources.ts';
+
+/** Powertools log levels (`POWERTOOLS_LOG_LEVEL`). */
+export const logLevels = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export interface SettleServiceProps {
+  /**
+   * The worker Lambda's timeout. The events queue's visibility timeout is derived from it
+   * (6 × timeout, AWS's guidance for SQS event sources). Whole seconds, 3 to 900: the worker
+   * keeps 2 s back from its settle budget for the write and the DLQ.
+   * @default Duration.seconds(30)
+   */
+  readonly workerTimeout?: Duration;
+
+  /**
+   * The worker's memory in MB (CPU scales with it).
+   * @default 512
+   */
+  readonly workerMemorySize?: number;
+
+  /**
+   * The most worker invocations the SQS event source runs at once (2 to 1000). Each FIFO message
+   * group is processed by one invocation at a time whatever this value.
+   * @default 10
+   */
+  readonly maxConcurrency?: number;
+
+  /**
+   * Powertools log level of both functions.
+   * @default 'INFO'
+   */
+  readonly logLevel?: LogLevel;
+
+  /**
+   * How long the functions' CloudWatch log groups keep their logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+
+  /**
+   * X-Ray active tracing on both functions.
+   * @default false
+   */
+  readonly tracing?: boolean;
+
+  /**
+   * What CloudFormation does with the instance table (and the log groups) when the stack is
+   * deleted or they are replaced. Keep RETAIN for anything holding real instances; DESTROY suits
+   * dev and LocalStack stacks. SNAPSHOT is not supported by DynamoDB.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * Alarm when the oldest event on the queue has waited this long: a stuck message group
+   * (a retrying event blocks its instance, I1) or a worker that cannot keep up.
+   * Whole minutes, at least 1, shorter than the queue's retention.
+   * @default Duration.minutes(5)
+   */
+  readonly oldestEventAgeAlarmThreshold?: Duration;
+
+  /**
+   * The worker's entry file (exports `handler`). Override it to wire your own machine registry.
+   * @default the repository's `functions/worker.ts`
+   */
+  readonly workerEntry?: string;
+
+  /**
+   * The sweeper's entry file (exports `handler`).
+   * @default the repository's `functions/sweeper.ts`
+   */
+  readonly sweeperEntry?: string;
+}
+
+/** {@link SettleServiceProps} with every default applied and every value checked. */
+export interface ResolvedSettleServiceProps {
+  readonly workerTimeoutSeconds: number;
+  readonly workerMemorySize: number;
+  readonly maxConcurrency: number;
+  readonly logLevel: LogLevel;
+  readonly logRetention: RetentionDays;
+  readonly tracing: boolean;
+  readonly removalPolicy: RemovalPolicy;
+  readonly oldestEventAgeAlarmThresholdSeconds: number;
+  readonly workerEntry: string;
+  readonly sweeperEntry: string;
+}
+
+export const repositoryFile = (path: string): string => fileURLToPath(new URL(`../${path}`, import.meta.url));
+
+export const defaults = {
+  workerTimeout: Duration.seconds(defaultWorkerTimeoutSeconds),
+  workerMemorySize: 512,
+  maxConcurrency: 10,
+  logLevel: 'INFO',
+  logRetention: RetentionDays.ONE_MONTH,
+  tracing: false,
+  removalPolicy: RemovalPolicy.RETAIN,
+  oldestEventAgeAlarmThreshold: Duration.minutes(5),
+  workerEntry: repositoryFile('functions/worker.ts'),
+  sweeperEntry: repositoryFile('functions/sweeper.ts'),
+} as const satisfies Required<SettleServiceProps>;
+
+const supportedRemovalPolicies: readonly RemovalPolicy[] = [
+  RemovalPolicy.RETAIN,
+  RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+  RemovalPolicy.DESTROY,
+];
+
+/** Applies the defaults and checks every prop, throwing once with every problem found. */
+export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServiceProps {
+  const problems: string[] = [];
+
+  const wholeSeconds = (name: string, value: Duration): number => {
+    if (value.isUnresolved()) {
+      problems.push(`${name} must be a literal duration, not a token: the queue's visibility timeout is computed from it`);
+      return NaN;
+    }
+    return value.toSeconds({ integral: false });
+  };
+
+  const workerTimeoutSeconds = wholeSeconds('workerTimeout', props.workerTimeout ?? defaults.workerTimeout);
+  if (!Number.isNaN(workerTimeoutSeconds) && !(Number.isInteger(workerTimeoutSeconds) && workerTimeoutSeconds >= 3 && workerTimeoutSeconds <= 900)) {
+    problems.push(
+      `workerTimeout must be whole seconds from 3 to 900 (Lambda's limit; the worker keeps 2 s back for its write), got ${workerTimeoutSeconds} s`,
+    );
+  }
+
+  const workerMemorySize = props.workerMemorySize ?? defaults.workerMemorySize;
+  if (!Number.isInteger(workerMemorySize) || workerMemorySize < 128 || workerMemorySize > 10_240) {
+    problems.push(`workerMemorySize must be a whole number of MB from 128 to 10240, got ${workerMemorySize}`);
+  }
+
+  const maxConcurrency = props.maxConcurrency ?? defaults.maxConcurrency;
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 2 || maxConcurrency > 1000) {
+    problems.push(`maxConcurrency must be a whole number from 2 to 1000 (the SQS event source's range), got ${maxConcurrency}`);
+  }
+
+  const logLevel = props.logLevel ?? defaults.logLevel;
+  if (!logLevels.includes(logLevel)) {
+    problems.push(`logLevel must be one of ${logLevels.join(', ')}, got '${logLevel}'`);
+  }
+
+  const logRetention = props.logRetention ?? defaults.logRetention;
+  if (!Object.values(RetentionDays).includes(logRetention)) {
+    problems.push(`logRetention must be a RetentionDays value, got ${String(logRetention)}`);
+  }
+
+  const removalPolicy = props.removalPolicy ?? defaults.removalPolicy;
+  if (!supportedRemovalPolicies.includes(removalPolicy)) {
+    problems.push(
+      `removalPolicy must be one of ${supportedRemovalPolicies.join(', ')} (DynamoDB tables cannot be snapshotted by CloudFormation), got '${removalPolicy}'`,
+    );
+  }
+
+  const retentionSeconds = eventQueueDefinition().retentionPeriodSeconds;
+  const oldestEventAgeAlarmThresholdSeconds = wholeSeconds(
+    'oldestEventAgeAlarmThreshold',
+    props.oldestEventAgeAlarmThreshold ?? defaults.oldestEventAgeAlarmThreshold,
+  );
+  if (
+    !Number.isNaN(oldestEventAgeAlarmThresholdSeconds) &&
+    !(
+      Number.isInteger(oldestEventAgeAlarmThresholdSeconds / 60) &&
+      oldestEventAgeAlarmThresholdSeconds >= 60 &&
+      oldestEventAgeAlarmThresholdSeconds < retentionSeconds
+    )
+  ) {
+    problems.push(
+      `oldestEventAgeAlarmThreshold must be whole minutes from 1 minute to less than the queue's retention (${retentionSeconds / 3600} h), got ${oldestEventAgeAlarmThresholdSeconds} s`,
+    );
+  }
+
+  const workerEntry = props.workerEntry ?? defaults.workerEntry;
+  const sweeperEntry = props.sweeperEntry ?? defaults.sweeperEntry;
+  for (const [name, entry] of [['workerEntry', workerEntry], ['sweeperEntry', sweeperEntry]] as const) {
+    if (!/\.[cm]?[jt]s$/.test(entry)) problems.push(`${name} must be a .ts or .js file, got '${entry}'`);
+    else if (!existsSync(entry)) problems.push(`${name} '${entry}' does not exist`);
+  }
+
+  if (problems.length > 0) {
+    throw new Error(`Invalid SettleService props: ${problems.join('; ')}.`);
+  }
+  return {
+    workerTimeoutSeconds,
+    workerMemorySize,
+    maxConcurrency,
+    logLevel,
+    logRetention,
+    tracing: props.tracing ?? defaults.tracing,
+    removalPolicy,
+    oldestEventAgeAlarmThresholdSeconds,
+    workerEntry,
+    sweeperEntry,
+  };
+}

@@ -1,0 +1,218 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Grant, type IGrantable, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Tracing } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { environmentVariables } from '../functions/runtime/config.ts';
+import { maxReceiveCount, tableDefinition } from '../functions/runtime/resources.ts';
+import { bundleEnvironment, lambdaArchitecture, lambdaRuntime, workerBundling } from './bundling.ts';
+import { deadLetterQueueProps, dueIndexProps, eventQueueProps, tableProps } from './definitions.ts';
+import { repositoryFile, type ResolvedSettleServiceProps, resolveProps, type SettleServiceProps } from './props.ts';
+
+export { type SettleServiceProps } from './props.ts';
+
+/** Events the SQS event source hands the worker per invocation: the FIFO maximum. */
+export const workerBatchSize = 10;
+
+/** The sweeper queries the due index every minute: the timer precision on AWS (DESIGN §5). */
+export const sweepInterval = Duration.minutes(1);
+
+/** Table actions, each the least its function needs (DESIGN §3, §5). */
+export const workerTableActions = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] as const;
+export const sweeperIndexActions = ['dynamodb:Query'] as const;
+
+/**
+ * Settle on AWS: the FIFO events queue and its DLQ, the instance table with its due index, the
+ * worker that runs machines until they settle, the sweeper that wakes instances whose timers are
+ * due, and the alarms that say when events stop flowing.
+ *
+ * @example
+ * const settle = new SettleService(stack, 'Settle', { maxConcurrency: 20 });
+ * settle.alarms.deadLetters.addAlarmAction(new SnsAction(topic));
+ */
+export class SettleService extends Construct {
+  /** The FIFO events queue: one message group per instance (`<machine>/<instanceId>`). */
+  public readonly queue: Queue;
+  /** Where permanent failures (with reason attributes) and exhausted retries go. */
+  public readonly deadLetterQueue: Queue;
+  /** One item per instance under `pk`, with the sparse due index. */
+  public readonly table: Table;
+  public readonly worker: NodejsFunction;
+  public readonly sweeper: NodejsFunction;
+  public readonly sweepRule: Rule;
+  public readonly workerLogGroup: LogGroup;
+  public readonly sweeperLogGroup: LogGroup;
+  public readonly alarms: {
+    /** Any record on the DLQ: an event was rejected or ran out of retries. */
+    readonly deadLetters: Alarm;
+    /** The worker crashed rather than reporting a per-record failure. */
+    readonly workerErrors: Alarm;
+    /** The sweeper failed: timers stop firing until it recovers. */
+    readonly sweeperErrors: Alarm;
+    /** The oldest event has waited past the threshold: a blocked group or a worker falling behind. */
+    readonly oldestEventAge: Alarm;
+  };
+  /** The props after defaults, for extensions that need them. */
+  public readonly settings: ResolvedSettleServiceProps;
+
+  constructor(scope: Construct, id: string, props: SettleServiceProps = {}) {
+    super(scope, id);
+    const settings = resolveProps(props);
+    this.settings = settings;
+
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', deadLetterQueueProps());
+    this.queue = new Queue(this, 'Queue', eventQueueProps(settings.workerTimeoutSeconds, this.deadLetterQueue));
+    this.table = new Table(this, 'Table', tableProps(settings.removalPolicy));
+    this.table.addGlobalSecondaryIndex(dueIndexProps());
+
+    const environment: Record<string, string> = {
+      [environmentVariables.tableName]: this.table.tableName,
+      [environmentVariables.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
+      [environmentVariables.queueUrl]: this.queue.queueUrl,
+      [environmentVariables.maxReceiveCount]: String(maxReceiveCount),
+      [environmentVariables.wakeShards]: String(tableDefinition.wakeShards),
+      POWERTOOLS_SERVICE_NAME: 'settle',
+      POWERTOOLS_METRICS_NAMESPACE: 'Settle',
+      POWERTOOLS_LOG_LEVEL: settings.logLevel,
+      ...bundleEnvironment,
+    };
+
+    this.workerLogGroup = this.logGroup('WorkerLogs', settings);
+    this.worker = this.nodejsFunction('Worker', settings, {
+      description: 'Settle worker: applies queued events to machine instances until they settle',
+      entry: settings.workerEntry,
+      timeout: Duration.seconds(settings.workerTimeoutSeconds),
+      memorySize: settings.workerMemorySize,
+      logGroup: this.workerLogGroup,
+      environment,
+    });
+    this.worker.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: workerBatchSize,
+        reportBatchItemFailures: true,
+        maxConcurrency: settings.maxConcurrency,
+      }),
+    );
+    grantExactly(this.worker, workerTableActions, this.table.tableArn);
+    grantExactly(this.worker, ['sqs:SendMessage'], this.deadLetterQueue.queueArn);
+
+    this.sweeperLogGroup = this.logGroup('SweeperLogs', settings);
+    this.sweeper = this.nodejsFunction('Sweeper', settings, {
+      description: 'Settle sweeper: sends settle.wake to instances whose timers are due',
+      entry: settings.sweeperEntry,
+      // A sweep that overruns the minute overlaps the next; duplicate wakes are no-ops (stale tokens).
+      timeout: Duration.seconds(50),
+      memorySize: 256,
+      logGroup: this.sweeperLogGroup,
+      environment,
+    });
+    // The exact index ARN, not `index/*`: the sweeper may read the due index and nothing else.
+    grantExactly(this.sweeper, sweeperIndexActions, `${this.table.tableArn}/index/${tableDefinition.dueIndex.name}`);
+    grantExactly(this.sweeper, ['sqs:SendMessage'], this.queue.queueArn);
+    // A failed sweep is not retried: the next one, a minute later, covers the same due timers.
+    this.sweeper.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: sweepInterval });
+    this.sweepRule = new Rule(this, 'SweepSchedule', {
+      description: 'Runs the Settle sweeper: durable timers fire within a minute of their due time',
+      schedule: Schedule.rate(sweepInterval),
+      targets: [new LambdaFunction(this.sweeper, { retryAttempts: 0, maxEventAge: sweepInterval })],
+    });
+
+    this.alarms = this.createAlarms(settings);
+  }
+
+  private logGroup(id: string, settings: ResolvedSettleServiceProps): LogGroup {
+    return new LogGroup(this, id, { retention: settings.logRetention, removalPolicy: settings.removalPolicy });
+  }
+
+  private nodejsFunction(
+    id: string,
+    settings: ResolvedSettleServiceProps,
+    props: {
+      description: string;
+      entry: string;
+      timeout: Duration;
+      memorySize: number;
+      logGroup: LogGroup;
+      environment: Record<string, string>;
+    },
+  ): NodejsFunction {
+    // An own role instead of AWSLambdaBasicExecutionRole: log writes are scoped to this function's
+    // log group, and every other permission is granted explicitly below.
+    const role = new Role(this, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Settle ${id.toLowerCase()}: least-privilege execution role`,
+    });
+    props.logGroup.grantWrite(role);
+    if (settings.tracing) {
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions.',
+      });
+    }
+    const fn = new NodejsFunction(this, id, {
+      ...props,
+      role,
+      runtime: lambdaRuntime,
+      architecture: lambdaArchitecture,
+      handler: 'handler',
+      depsLockFilePath: repositoryFile('package-lock.json'),
+      bundling: workerBundling,
+      tracing: settings.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
+    });
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'Pinned to nodejs22.x on purpose: the bundle targets node22 and is tested on it; moving to a newer runtime is a deliberate upgrade, not a drift.',
+    });
+    return fn;
+  }
+
+  private createAlarms(settings: ResolvedSettleServiceProps): SettleService['alarms'] {
+    const period = Duration.minutes(1);
+    const atLeastOne = {
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    } as const;
+    return {
+      deadLetters: new Alarm(this, 'DeadLettersAlarm', {
+        ...atLeastOne,
+        alarmDescription:
+          'Settle: events are on the dead-letter queue. Read their settle-error / settle-reason attributes, fix the cause, then redrive.',
+        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+      }),
+      workerErrors: new Alarm(this, 'WorkerErrorsAlarm', {
+        ...atLeastOne,
+        alarmDescription: 'Settle: the worker failed a whole invocation (not a per-record failure). See its log group.',
+        metric: this.worker.metricErrors({ period, statistic: 'Sum' }),
+      }),
+      sweeperErrors: new Alarm(this, 'SweeperErrorsAlarm', {
+        ...atLeastOne,
+        alarmDescription: 'Settle: the sweeper failed; durable timers do not fire until it recovers. See its log group.',
+        metric: this.sweeper.metricErrors({ period, statistic: 'Sum' }),
+      }),
+      oldestEventAge: new Alarm(this, 'OldestEventAgeAlarm', {
+        alarmDescription:
+          'Settle: an event has waited too long on the queue: a retrying event blocks its instance, or the worker cannot keep up.',
+        metric: this.queue.metricApproximateAgeOfOldestMessage({ period, statistic: 'Maximum' }),
+        threshold: settings.oldestEventAgeAlarmThresholdSeconds,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    };
+  }
+}
+
+/** Adds exactly these actions on exactly this resource: no `grant*` helper's extra actions or `index/*`. */
+function grantExactly(grantee: IGrantable, actions: readonly string[], resourceArn: string): Grant {
+  return Grant.addToPrincipal({ grantee, actions: [...actions], resourceArns: [resourceArn] });
+}
