@@ -44,7 +44,7 @@ const faultyRegistry = defineRegistry({
   // Approval whose budget check never finishes: finance never reaches its resting state.
   'slow-approval': {
     version: 1,
-    machine: approvalMachine.provide({ actors: { checkBudget: fromPromise(never) } }),
+    machine: approvalMachine.provide({ actors: { checkBudget: fromPromise<{ withinBudget: boolean }, { document: string }>(never) } }),
   },
 });
 

@@ -62,19 +62,26 @@ export class DynamoStore implements InstanceStore {
 
   async findDue(shard: string, now: number, limit: number): Promise<DueInstance[]> {
     const { partitionKey, sortKey, name } = tableDefinition.dueIndex;
-    const { Items = [] } = await this.call(`due shard ${shard}`, () =>
-      this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: name,
-          KeyConditionExpression: '#shard = :shard AND #wakeAt <= :now',
-          ExpressionAttributeNames: { '#shard': partitionKey.name, '#wakeAt': sortKey.name },
-          ExpressionAttributeValues: { ':shard': shard, ':now': now },
-          Limit: limit,
-        }),
-      ),
-    );
-    return Items.map((item) => ({ pk: String(item.pk), wakeAt: Number(item.wakeAt) }));
+    const due: DueInstance[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.call(`due shard ${shard}`, () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: name,
+            KeyConditionExpression: '#shard = :shard AND #wakeAt <= :now',
+            ExpressionAttributeNames: { '#shard': partitionKey.name, '#wakeAt': sortKey.name },
+            ExpressionAttributeValues: { ':shard': shard, ':now': now },
+            Limit: limit - due.length,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) due.push({ pk: String(item.pk), wakeAt: Number(item.wakeAt) });
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && due.length < limit);
+    return due;
   }
 
   /** Maps SDK failures onto Settle's errors: a failed condition stays recognisable, the rest is retryable. */

@@ -24,7 +24,12 @@ export type PermanentCode =
   | 'snapshot-too-large'
   | 'retries-exhausted';
 
-export type RetryableCode = 'version-conflict' | 'settle-timeout' | 'storage-unavailable' | 'dead-letter-unavailable';
+export type RetryableCode =
+  | 'version-conflict'
+  | 'settle-timeout'
+  | 'storage-unavailable'
+  | 'dead-letter-unavailable'
+  | 'queue-unavailable';
 
 export abstract class SettleError extends Error {
   abstract readonly kind: ErrorKind;

@@ -50,7 +50,7 @@ export interface InstanceStore {
    * not exist yet). Throws `VersionConflictError` otherwise; never overwrites a newer write.
    */
   write(record: InstanceRecord, expectedVersion: number | undefined): Promise<void>;
-  /** Instances in one due-index shard whose earliest timer is due at `now` or before. */
+  /** Up to `limit` instances in one due-index shard whose earliest timer is due at `now` or before, earliest first. */
   findDue(shard: string, now: number, limit: number): Promise<DueInstance[]>;
 }
 
