@@ -31,8 +31,13 @@ export const registry = defineRegistry({
     machine: paymentMachine,
     version: 1,
     validateEvent: (event) =>
-      event.type === 'CHECKOUT' && !(typeof event.amount === 'number' && event.amount > 0)
-        ? '"amount" must be a positive number'
-        : undefined,
+      event.type !== 'CHECKOUT'
+        ? undefined
+        : !(typeof event.amount === 'number' && event.amount > 0)
+          ? '"amount" must be a positive number'
+          : event.windowSeconds !== undefined &&
+              !(Number.isInteger(event.windowSeconds) && (event.windowSeconds as number) >= 1)
+            ? '"windowSeconds" must be a whole number of seconds ≥ 1'
+            : undefined,
   },
 });

@@ -1,27 +1,38 @@
 import { assign, setup } from 'xstate';
 import type { InstanceInput } from '../functions/runtime/registry.ts';
 
-type PaymentEvent = { type: 'CHECKOUT'; amount: number } | { type: 'PAID'; reference: string };
+type PaymentEvent =
+  | { type: 'CHECKOUT'; amount: number; windowSeconds?: number }
+  | { type: 'PAID'; reference: string };
+
+const defaultWindowMs = 15 * 60 * 1000;
 
 /**
  * An order waiting on a payment callback: after `CHECKOUT` it waits for `PAID` and expires after
- * 15 minutes if none arrives (a durable timer: it survives the Lambda that armed it).
+ * 15 minutes (or `windowSeconds`) if none arrives: a durable timer, it survives the Lambda that armed it.
  */
 export const paymentMachine = setup({
   types: {
-    context: {} as { amount: number; reference: string | undefined },
+    context: {} as { amount: number; windowMs: number; reference: string | undefined },
     input: {} as InstanceInput,
     events: {} as PaymentEvent,
   },
-  delays: { paymentWindow: 15 * 60 * 1000 },
+  delays: { paymentWindow: ({ context }) => context.windowMs },
+  actions: {
+    checkout: assign(({ event }) =>
+      event.type === 'CHECKOUT'
+        ? { amount: event.amount, windowMs: event.windowSeconds ? event.windowSeconds * 1000 : defaultWindowMs }
+        : {},
+    ),
+  },
 }).createMachine({
   id: 'payment',
-  context: { amount: 0, reference: undefined },
+  context: { amount: 0, windowMs: defaultWindowMs, reference: undefined },
   initial: 'cart',
   states: {
     cart: {
       tags: ['resolve'],
-      on: { CHECKOUT: { target: 'awaitingPayment', actions: assign({ amount: ({ event }) => event.amount }) } },
+      on: { CHECKOUT: { target: 'awaitingPayment', actions: 'checkout' } },
     },
     awaitingPayment: {
       tags: ['resolve'],
@@ -29,6 +40,6 @@ export const paymentMachine = setup({
       on: { PAID: { target: 'paid', actions: assign({ reference: ({ event }) => event.reference }) } },
     },
     paid: { type: 'final' },
-    expired: { tags: ['reject'], on: { CHECKOUT: { target: 'awaitingPayment', actions: assign({ amount: ({ event }) => event.amount }) } } },
+    expired: { tags: ['reject'], on: { CHECKOUT: { target: 'awaitingPayment', actions: 'checkout' } } },
   },
 });

@@ -147,6 +147,16 @@ describe('durable timers', () => {
     expect(item.outcome).toBe('reject');
   });
 
+  it('takes the payment window from the checkout when given (windowSeconds)', async () => {
+    const world = new World(timed);
+    await world.send('payment/p3', { type: 'CHECKOUT', amount: 42, windowSeconds: 5 });
+
+    expect((await world.item('payment/p3')).wakeAt).toBe(world.now + 5_000);
+    world.advance(5_000);
+    await world.sweepAndDeliver();
+    expect((await world.item('payment/p3')).value).toBe('expired');
+  });
+
   it('issues a new token when a state is left and re-entered, and ignores the old wake-up', async () => {
     const world = new World(timed);
     await world.send('door/d1', { type: 'OPEN' });
