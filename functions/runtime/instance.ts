@@ -1,4 +1,4 @@
-import { createActor, type AnyActor, type AnyMachineSnapshot, type EventObject, type StateValue } from 'xstate';
+import { createActor, type AnyActor, type AnyMachineSnapshot, type EventObject, type Snapshot, type StateValue } from 'xstate';
 import { PermanentError, SettleTimeoutError, describeError } from './errors.ts';
 import type { SettleEventMeta } from './event.ts';
 import type { InstanceKey } from './instance-key.ts';
@@ -152,7 +152,7 @@ export class InstanceSession {
   private commit(snapshot: AnyMachineSnapshot): void {
     this.committed = {
       machineVersion: this.definition.version,
-      snapshot: this.actor.getPersistedSnapshot() as PersistedSnapshot,
+      snapshot: this.actor.getPersistedSnapshot() as unknown as PersistedSnapshot,
       status: snapshot.status,
       value: snapshot.value,
       tags: [...snapshot.tags].sort(),
@@ -194,7 +194,7 @@ export class InstanceSession {
     this.actor = createActor(this.definition.machine, {
       input,
       clock: this.clock,
-      ...(committed ? { snapshot: committed.snapshot } : {}),
+      ...(committed ? { snapshot: committed.snapshot as Snapshot<unknown> } : {}),
     });
     // Without an error observer XState rethrows a machine's error through setTimeout: it would crash the process.
     this.actor.subscribe({ error: () => undefined });

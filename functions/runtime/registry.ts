@@ -1,4 +1,4 @@
-import type { AnyStateMachine, EventObject, Snapshot } from 'xstate';
+import type { AnyStateMachine, EventObject } from 'xstate';
 
 /** What a machine gets as `input` when Settle creates an instance on its first event. */
 export interface InstanceInput {
@@ -6,8 +6,11 @@ export interface InstanceInput {
   readonly instanceKey: string;
 }
 
-/** A persisted XState snapshot as stored (plain JSON). */
-export type PersistedSnapshot = Snapshot<unknown> & Record<string, unknown>;
+/** A persisted XState snapshot as stored: plain JSON (`undefined` keys are gone after a round trip). */
+export interface PersistedSnapshot {
+  readonly status: 'active' | 'done' | 'error' | 'stopped';
+  readonly [key: string]: unknown;
+}
 
 export interface MachineDefinition {
   /** The statechart. Tag each state where it waits for the outside with `resolve` or `reject`. */
