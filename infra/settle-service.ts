@@ -46,6 +46,9 @@ export class SettleService extends Construct {
   public readonly table: Table;
   public readonly worker: NodejsFunction;
   public readonly sweeper: NodejsFunction;
+  /** The functions' execution roles: only the grants made here, no managed policies. */
+  public readonly workerRole: Role;
+  public readonly sweeperRole: Role;
   public readonly sweepRule: Rule;
   public readonly workerLogGroup: LogGroup;
   public readonly sweeperLogGroup: LogGroup;
@@ -63,8 +66,9 @@ export class SettleService extends Construct {
   public readonly settings: ResolvedSettleServiceProps;
 
   constructor(scope: Construct, id: string, props: SettleServiceProps = {}) {
-    super(scope, id);
+    // Checked before anything joins the construct tree: a bad prop leaves no half-built service.
     const settings = resolveProps(props);
+    super(scope, id);
     this.settings = settings;
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', deadLetterQueueProps());
@@ -85,12 +89,14 @@ export class SettleService extends Construct {
     };
 
     this.workerLogGroup = this.logGroup('WorkerLogs', settings);
+    this.workerRole = this.executionRole('Worker', this.workerLogGroup, settings);
     this.worker = this.nodejsFunction('Worker', settings, {
       description: 'Settle worker: applies queued events to machine instances until they settle',
       entry: settings.workerEntry,
       timeout: Duration.seconds(settings.workerTimeoutSeconds),
       memorySize: settings.workerMemorySize,
       logGroup: this.workerLogGroup,
+      role: this.workerRole,
       environment,
     });
     this.worker.addEventSource(
@@ -104,6 +110,7 @@ export class SettleService extends Construct {
     grantExactly(this.worker, ['sqs:SendMessage'], this.deadLetterQueue.queueArn);
 
     this.sweeperLogGroup = this.logGroup('SweeperLogs', settings);
+    this.sweeperRole = this.executionRole('Sweeper', this.sweeperLogGroup, settings);
     this.sweeper = this.nodejsFunction('Sweeper', settings, {
       description: 'Settle sweeper: sends settle.wake to instances whose timers are due',
       entry: settings.sweeperEntry,
@@ -111,6 +118,7 @@ export class SettleService extends Construct {
       timeout: Duration.seconds(50),
       memorySize: 256,
       logGroup: this.sweeperLogGroup,
+      role: this.sweeperRole,
       environment,
     });
     // The exact index ARN, not `index/*`: the sweeper may read the due index and nothing else.
@@ -131,6 +139,25 @@ export class SettleService extends Construct {
     return new LogGroup(this, id, { retention: settings.logRetention, removalPolicy: settings.removalPolicy });
   }
 
+  /**
+   * An own role instead of AWSLambdaBasicExecutionRole: log writes are scoped to the function's
+   * log group, and every other permission is granted explicitly.
+   */
+  private executionRole(id: string, logGroup: LogGroup, settings: ResolvedSettleServiceProps): Role {
+    const role = new Role(this, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Settle ${id.toLowerCase()}: least-privilege execution role`,
+    });
+    logGroup.grantWrite(role);
+    if (settings.tracing) {
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions.',
+      });
+    }
+    return role;
+  }
+
   private nodejsFunction(
     id: string,
     settings: ResolvedSettleServiceProps,
@@ -140,25 +167,12 @@ export class SettleService extends Construct {
       timeout: Duration;
       memorySize: number;
       logGroup: LogGroup;
+      role: Role;
       environment: Record<string, string>;
     },
   ): NodejsFunction {
-    // An own role instead of AWSLambdaBasicExecutionRole: log writes are scoped to this function's
-    // log group, and every other permission is granted explicitly below.
-    const role = new Role(this, `${id}Role`, {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: `Settle ${id.toLowerCase()}: least-privilege execution role`,
-    });
-    props.logGroup.grantWrite(role);
-    if (settings.tracing) {
-      Validations.of(role).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions.',
-      });
-    }
     const fn = new NodejsFunction(this, id, {
       ...props,
-      role,
       runtime: lambdaRuntime,
       architecture: lambdaArchitecture,
       handler: 'handler',

@@ -1,0 +1,51 @@
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { SettleService, type SettleServiceProps } from './settle-service.ts';
+
+export interface SettleStackProps extends StackProps {
+  /**
+   * Passed to the {@link SettleService}.
+   * @default the construct's defaults
+   */
+  readonly service?: SettleServiceProps;
+}
+
+/** Example instance key the CLI outputs use; any `<machine>/<instanceId>` works. */
+export const exampleInstanceKey = 'counter/c1';
+
+/** Settle as one stack, with outputs that make the AWS CLI examples copy-and-paste. */
+export class SettleStack extends Stack {
+  public readonly service: SettleService;
+
+  constructor(scope: Construct, id: string, props: SettleStackProps = {}) {
+    super(scope, id, {
+      description: 'Settle: durable XState machines on SQS FIFO, DynamoDB and Lambda',
+      ...props,
+    });
+    this.service = new SettleService(this, 'Settle', props.service);
+    const { queue, deadLetterQueue, table } = this.service;
+
+    new CfnOutput(this, 'QueueUrl', { description: 'The events queue (FIFO)', value: queue.queueUrl });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { description: 'The dead-letter queue (FIFO)', value: deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'TableName', { description: 'The instance table', value: table.tableName });
+    new CfnOutput(this, 'SendEventCommand', {
+      description: 'Sends an event to an instance; SQS drops a repeated deduplication id within 5 minutes',
+      value:
+        `aws sqs send-message --region ${Aws.REGION} --queue-url ${queue.queueUrl} ` +
+        `--message-group-id ${exampleInstanceKey} --message-deduplication-id $(date +%s%N) ` +
+        `--message-body '{"type":"COUNT"}'`,
+    });
+    new CfnOutput(this, 'GetInstanceCommand', {
+      description: 'Reads an instance whole: state value, status, outcome, timers, history',
+      value:
+        `aws dynamodb get-item --region ${Aws.REGION} --table-name ${table.tableName} --consistent-read ` +
+        `--key '{"pk":{"S":"${exampleInstanceKey}"}}'`,
+    });
+    new CfnOutput(this, 'ReceiveDeadLettersCommand', {
+      description: 'Peeks at dead letters with their settle-* reason attributes (they return after the visibility timeout)',
+      value:
+        `aws sqs receive-message --region ${Aws.REGION} --queue-url ${deadLetterQueue.queueUrl} ` +
+        '--max-number-of-messages 10 --visibility-timeout 0 --message-attribute-names All --attribute-names All',
+    });
+  }
+}

@@ -1,0 +1,72 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleFileName, esbuildOptions, esmRequireBanner } from '../../infra/bundling.ts';
+import { SettleStack } from '../../infra/settle-stack.ts';
+import { fixtureEntry, repositoryRoot } from './helpers.ts';
+
+// Built under the repository's (git-ignored) cdk.out so the bundle resolves the external AWS SDK
+// from node_modules, as the Lambda runtime resolves it from its own copy.
+const scratch = join(repositoryRoot, 'cdk.out');
+let outdir: string;
+let assetDir: string;
+
+beforeAll(() => {
+  mkdirSync(scratch, { recursive: true });
+  outdir = mkdtempSync(join(scratch, 'infra-bundling-'));
+  const app = new App({ outdir });
+  new SettleStack(app, 'SettleStack', { service: { workerEntry: fixtureEntry, sweeperEntry: fixtureEntry } });
+  app.synth();
+  const assets = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
+  // Worker and sweeper share the fixture entry, so they share one asset.
+  expect(assets).toHaveLength(1);
+  assetDir = join(outdir, assets[0] ?? '');
+}, 60_000);
+
+afterAll(() => {
+  if (outdir) rmSync(outdir, { recursive: true, force: true });
+});
+
+describe('SettleService', () => {
+  describe('bundling', () => {
+    it('builds with local esbuild: a minified ESM index.mjs with a linked source map', () => {
+      expect(readdirSync(assetDir).sort()).toEqual([bundleFileName, `${bundleFileName}.map`]);
+      const code = readFileSync(join(assetDir, bundleFileName), 'utf8');
+      const map = JSON.parse(readFileSync(join(assetDir, `${bundleFileName}.map`), 'utf8'));
+
+      expect(code.startsWith(esmRequireBanner)).toBe(true);
+      expect(code.trimEnd().endsWith(`//# sourceMappingURL=${bundleFileName}.map`)).toBe(true);
+      expect(code.split('\n').length).toBeLessThan(20);
+      expect(map.sources).toContain('../../../test/infra/fixtures/handler.ts');
+      expect(map.sourcesContent).toBeUndefined();
+    });
+
+    it('leaves the AWS SDK external and bundles everything else', () => {
+      const code = readFileSync(join(assetDir, bundleFileName), 'utf8');
+      const packages = [...code.matchAll(/from\s*"([^"]+)"/g)].map((m) => m[1]).filter((name) => !name?.startsWith('node:'));
+
+      expect(packages).toEqual(['@aws-sdk/client-sqs']);
+      expect(code).not.toMatch(/from\s*"(xstate|@aws-lambda-powertools\/logger)"/);
+    });
+
+    it('loads as ESM and runs the handler, CommonJS dependencies included', async () => {
+      const bundle = await import(pathToFileURL(join(assetDir, bundleFileName)).href);
+
+      await expect(bundle.handler({ ping: 1 })).resolves.toEqual({ machine: 'fixture', sdk: 'SQSClient', received: { ping: 1 } });
+    });
+
+    it('esbuildOptions() builds the same bundle as the construct', async () => {
+      const own = mkdtempSync(join(scratch, 'infra-esbuild-'));
+      try {
+        await build({ ...esbuildOptions({ entry: relative(repositoryRoot, fixtureEntry), outdir: own }), absWorkingDir: repositoryRoot, logLevel: 'silent' });
+
+        expect(readFileSync(join(own, bundleFileName), 'utf8')).toBe(readFileSync(join(assetDir, bundleFileName), 'utf8'));
+      } finally {
+        rmSync(own, { recursive: true, force: true });
+      }
+    });
+  });
+});

@@ -1,0 +1,93 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SettleServiceProps } from '../../infra/settle-service.ts';
+import { SettleStack } from '../../infra/settle-stack.ts';
+import { fixtureEntry, skipBundling } from './helpers.ts';
+
+const outdirs: string[] = [];
+afterEach(() => {
+  for (const dir of outdirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function settleApp(service: SettleServiceProps = {}) {
+  const outdir = mkdtempSync(join(tmpdir(), 'settle-nag-'));
+  outdirs.push(outdir);
+  const app = new App({ outdir, context: skipBundling });
+  const stack = new SettleStack(app, 'SettleStack', {
+    service: { workerEntry: fixtureEntry, sweeperEntry: fixtureEntry, ...service },
+  });
+  return { app, stack, outdir };
+}
+
+/** Every acknowledgement recorded in the tree: where, which rule, and why. */
+function acknowledgements(root: IConstruct): { path: string; id: string; reason: string }[] {
+  return root.node.findAll().flatMap((construct) =>
+    construct.node.metadata
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) =>
+        Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({
+          path: construct.node.path,
+          id: id.replace(/^annotation::/i, ''),
+          reason,
+        })),
+      ),
+  );
+}
+
+describe('SettleService', () => {
+  describe('cdk-nag AwsSolutions', () => {
+    it.each<[string, SettleServiceProps]>([
+      ['the defaults', {}],
+      ['tracing on', { tracing: true }],
+    ])('reports no unacknowledged error or warning (%s)', (_, props) => {
+      const { app } = settleApp(props);
+
+      const report = new AwsSolutionsChecks(app).validateScope(app);
+
+      expect(report.violations).toEqual([]);
+      expect(report.success).toBe(true);
+    });
+
+    it('passes as a synthesis validation plugin, as the app registers it', () => {
+      const { app, outdir } = settleApp();
+      Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+      expect(() => app.synth()).not.toThrow();
+      const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8'));
+      expect(report.pluginReports).toEqual([]);
+    });
+
+    it('acknowledges only the runtime pin, each with a reason', () => {
+      const { app } = settleApp();
+
+      expect(acknowledgements(app)).toEqual([
+        { path: 'SettleStack/Settle/Worker', id: 'AwsSolutions-L1', reason: expect.stringMatching(/^Pinned to nodejs22\.x on purpose: .{40,}/) },
+        { path: 'SettleStack/Settle/Sweeper', id: 'AwsSolutions-L1', reason: expect.stringMatching(/^Pinned to nodejs22\.x on purpose: .{40,}/) },
+      ]);
+    });
+
+    it('acknowledges the X-Ray Resource::* grant only when tracing is on, with the reason', () => {
+      const { app } = settleApp({ tracing: true });
+
+      expect(acknowledgements(app).filter(({ id }) => id.startsWith('AwsSolutions-IAM5'))).toEqual([
+        { path: 'SettleStack/Settle/WorkerRole', id: 'AwsSolutions-IAM5[Resource::*]', reason: expect.stringContaining('do not support resource-level permissions') },
+        { path: 'SettleStack/Settle/SweeperRole', id: 'AwsSolutions-IAM5[Resource::*]', reason: expect.stringContaining('do not support resource-level permissions') },
+      ]);
+    });
+
+    it('would flag an unencrypted queue: the check is live, not silenced wholesale', () => {
+      const { app, stack } = settleApp();
+      new Queue(stack, 'Unencrypted', { encryption: QueueEncryption.UNENCRYPTED });
+
+      const report = new AwsSolutionsChecks(app).validateScope(app);
+
+      expect(report.violations.map((v) => v.ruleName).sort()).toEqual(['AwsSolutions-SQS2', 'AwsSolutions-SQS3', 'AwsSolutions-SQS4']);
+    });
+  });
+});

@@ -1,0 +1,111 @@
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { defaults, type SettleServiceProps, resolveProps } from '../../infra/props.ts';
+import { SettleService } from '../../infra/settle-service.ts';
+import { fixtureEntry, skipBundling } from './helpers.ts';
+
+const withEntries = (props: SettleServiceProps): SettleServiceProps => ({
+  workerEntry: fixtureEntry,
+  sweeperEntry: fixtureEntry,
+  ...props,
+});
+
+/** Runs `fn` and returns what it threw, counting the throws (there can be only one). */
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('SettleService', () => {
+  describe('props', () => {
+    it('throws once, naming every problem, before creating any resource', () => {
+      const app = new App({ context: skipBundling });
+      const stack = new Stack(app, 'TestStack');
+
+      const error = thrown(
+        () =>
+          new SettleService(stack, 'Settle', {
+            workerTimeout: Duration.millis(1500),
+            workerMemorySize: 64,
+            maxConcurrency: 1,
+            logLevel: 'LOUD' as never,
+            removalPolicy: RemovalPolicy.SNAPSHOT,
+            oldestEventAgeAlarmThreshold: Duration.seconds(30),
+            workerEntry: '/nowhere/worker.ts',
+            sweeperEntry: 'functions/sweeper.py',
+          }),
+      );
+
+      expect(error.message).toMatch(/^Invalid SettleService props: /);
+      for (const prop of [
+        'workerTimeout',
+        'workerMemorySize',
+        'maxConcurrency',
+        'logLevel',
+        'removalPolicy',
+        'oldestEventAgeAlarmThreshold',
+        'workerEntry',
+        'sweeperEntry',
+      ]) {
+        expect(error.message).toContain(`${prop} `);
+      }
+      expect(error.message.split('; ')).toHaveLength(8);
+      expect(stack.node.findAll().filter((c) => c !== stack)).toEqual([]);
+    });
+
+    it('accepts the defaults', () => {
+      expect(resolveProps(withEntries({}))).toEqual({
+        workerTimeoutSeconds: 30,
+        workerMemorySize: 512,
+        maxConcurrency: 10,
+        logLevel: 'INFO',
+        logRetention: defaults.logRetention,
+        tracing: false,
+        removalPolicy: RemovalPolicy.RETAIN,
+        oldestEventAgeAlarmThresholdSeconds: 300,
+        workerEntry: fixtureEntry,
+        sweeperEntry: fixtureEntry,
+      });
+    });
+
+    it('defaults the entries to functions/worker.ts and functions/sweeper.ts', () => {
+      expect(defaults.workerEntry).toMatch(/\/functions\/worker\.ts$/);
+      expect(defaults.sweeperEntry).toMatch(/\/functions\/sweeper\.ts$/);
+    });
+
+    it.each<[string, SettleServiceProps, RegExp]>([
+      ['a worker timeout in part-seconds', { workerTimeout: Duration.millis(2500) }, /workerTimeout must be whole seconds from 3 to 900.*got 2\.5 s/],
+      ['a worker timeout too short for the settle margin', { workerTimeout: Duration.seconds(2) }, /workerTimeout .* got 2 s/],
+      ["a worker timeout past Lambda's 15 minutes", { workerTimeout: Duration.minutes(16) }, /workerTimeout .* got 960 s/],
+      ['fractional memory', { workerMemorySize: 512.5 }, /workerMemorySize must be a whole number of MB from 128 to 10240, got 512.5/],
+      ['memory over 10 GB', { workerMemorySize: 10_241 }, /workerMemorySize .* got 10241/],
+      ['maxConcurrency below 2', { maxConcurrency: 1 }, /maxConcurrency must be a whole number from 2 to 1000 .*got 1$/],
+      ['maxConcurrency over 1000', { maxConcurrency: 1001 }, /maxConcurrency .* got 1001/],
+      ['an unknown log level', { logLevel: 'info' as never }, /logLevel must be one of TRACE, DEBUG, INFO, WARN, ERROR, CRITICAL, SILENT, got 'info'/],
+      ['a SNAPSHOT removal policy', { removalPolicy: RemovalPolicy.SNAPSHOT }, /removalPolicy must be one of retain, retain-on-update-or-delete, destroy .* got 'snapshot'/],
+      ['an alarm threshold in seconds', { oldestEventAgeAlarmThreshold: Duration.seconds(90) }, /oldestEventAgeAlarmThreshold must be whole minutes .* got 90 s/],
+      ['an alarm threshold past the retention', { oldestEventAgeAlarmThreshold: Duration.days(4) }, /oldestEventAgeAlarmThreshold .*\(96 h\), got 345600 s/],
+      ['a missing entry file', { workerEntry: '/nowhere/worker.ts' }, /workerEntry '\/nowhere\/worker\.ts' does not exist/],
+      ['an entry that is not JavaScript or TypeScript', { sweeperEntry: 'sweeper.py' }, /sweeperEntry must be a \.ts or \.js file, got 'sweeper\.py'/],
+    ])('rejects %s', (_, props, message) => {
+      const error = thrown(() => resolveProps(withEntries(props)));
+      expect(error.message.replace(/^Invalid SettleService props: /, '').replace(/\.$/, '')).toMatch(message);
+      expect(error.message.split('; ')).toHaveLength(1);
+    });
+
+    it.each<[string, SettleServiceProps]>([
+      ['the shortest worker timeout', { workerTimeout: Duration.seconds(3) }],
+      ['the longest worker timeout', { workerTimeout: Duration.minutes(15) }],
+      ['the concurrency bounds', { maxConcurrency: 2 }],
+      ['the concurrency bounds', { maxConcurrency: 1000 }],
+      ['RETAIN_ON_UPDATE_OR_DELETE', { removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE }],
+      ['an alarm threshold of one minute', { oldestEventAgeAlarmThreshold: Duration.minutes(1) }],
+    ])('accepts %s', (_, props) => {
+      expect(() => resolveProps(withEntries(props))).not.toThrow();
+    });
+  });
+});
