@@ -114,7 +114,7 @@ export class SettleService extends Construct {
     this.sweeper = this.nodejsFunction('Sweeper', settings, {
       description: 'Settle sweeper: sends settle.wake to instances whose timers are due',
       entry: settings.sweeperEntry,
-      // A sweep that overruns the minute overlaps the next; duplicate wakes are no-ops (stale tokens).
+      // Under the minute between sweeps, so sweeps do not pile up (an overlap would be harmless: a stale wake token is a no-op).
       timeout: Duration.seconds(50),
       memorySize: 256,
       logGroup: this.sweeperLogGroup,
