@@ -24,8 +24,12 @@ export const workerBatchSize = 10;
 /** The sweeper queries the due index every minute: the timer precision on AWS (DESIGN §5). */
 export const sweepInterval = Duration.minutes(1);
 
-/** Table actions, each the least its function needs (DESIGN §3, §5). */
-export const workerTableActions = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] as const;
+/**
+ * Table actions, each the least its function needs: the worker reads an instance once and writes it
+ * once, conditionally (DESIGN §3); the sweeper queries the due index (§5). A store that starts using
+ * another call (UpdateItem, say) adds its action here.
+ */
+export const workerTableActions = ['dynamodb:GetItem', 'dynamodb:PutItem'] as const;
 export const sweeperIndexActions = ['dynamodb:Query'] as const;
 
 /**

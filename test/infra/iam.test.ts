@@ -8,7 +8,7 @@ const sorted = <T extends { action: string }>(grants: T[]) => [...grants].sort((
 
 describe('SettleService', () => {
   describe('permissions', () => {
-    it('grants the worker exactly: item read/write on the table, consume on the queue, send to the DLQ, its own logs', () => {
+    it('grants the worker exactly: GetItem and PutItem on the table, consume on the queue, send to the DLQ, its own logs', () => {
       const { template, stack, service } = synthService();
       const table = arnOf(logicalId(stack, service.table));
       const queue = arnOf(logicalId(stack, service.queue));
@@ -19,7 +19,6 @@ describe('SettleService', () => {
         sorted([
           { action: 'dynamodb:GetItem', resource: table },
           { action: 'dynamodb:PutItem', resource: table },
-          { action: 'dynamodb:UpdateItem', resource: table },
           { action: 'sqs:ReceiveMessage', resource: queue },
           { action: 'sqs:ChangeMessageVisibility', resource: queue },
           { action: 'sqs:DeleteMessage', resource: queue },
