@@ -1,0 +1,50 @@
+/** What `npm start` prints: the ready banner with ready-to-paste AWS CLI commands, and one line per applied event. */
+import type { AppliedEvent, LocalStack } from './stack.ts';
+import { localCredentials } from './clients.ts';
+import { localRegion } from './emulators.ts';
+
+export function readyBanner(stack: LocalStack, startedInMs: number): string {
+  const sqs = `aws --endpoint-url ${stack.endpoints.sqs} sqs`;
+  const dynamodb = `aws --endpoint-url ${stack.endpoints.dynamodb} dynamodb`;
+  return [
+    `Settle local stack ready in ${startedInMs} ms (Ctrl-C stops it).`,
+    `  SQS       ${stack.endpoints.sqs}`,
+    `    events  ${stack.queueUrl}`,
+    `    DLQ     ${stack.deadLetterQueueUrl}`,
+    `  DynamoDB  ${stack.endpoints.dynamodb}   table ${stack.tableName}`,
+    '',
+    'Try it with the AWS CLI (any credentials work; these are dummies):',
+    `  export AWS_ACCESS_KEY_ID=${localCredentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${localCredentials.secretAccessKey} AWS_DEFAULT_REGION=${localRegion} AWS_REGION=${localRegion}`,
+    '',
+    '  # send an event to instance counter/c1. SQS drops a repeat of a --message-deduplication-id',
+    '  # seen in the last 5 minutes, so every event needs its own:',
+    `  ${sqs} send-message --queue-url ${stack.queueUrl} --message-group-id counter/c1 --message-deduplication-id "c1-$(date +%s)-$RANDOM" --message-body '{"type":"COUNT"}'`,
+    '',
+    '  # the instance, whole:',
+    `  ${dynamodb} get-item --table-name ${stack.tableName} --key '{"pk":{"S":"counter/c1"}}' --consistent-read`,
+    '',
+    '  # events that failed, with their reason (settle-error / settle-reason attributes); visibility 0 leaves them there:',
+    `  ${sqs} receive-message --queue-url ${stack.deadLetterQueueUrl} --attribute-names All --message-attribute-names All --max-number-of-messages 10 --visibility-timeout 0`,
+    '',
+    'From the SDK or another process:',
+    `  export AWS_ENDPOINT_URL_SQS=${stack.endpoints.sqs} AWS_ENDPOINT_URL_DYNAMODB=${stack.endpoints.dynamodb}`,
+    '',
+  ].join('\n');
+}
+
+/** `counter/c1  COUNT  idle → idle  resolve  3 ms` */
+export function appliedLine(event: AppliedEvent): string {
+  return `${event.instanceKey}  ${event.eventType}  ${stateText(event.from)} → ${stateText(event.to)}  ${event.outcome}  ${Math.round(event.durationMs)} ms`;
+}
+
+/** An XState state value, readable: `review.pending`, parallel regions as `(a.x | b.y)`. */
+export function stateText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    const parts = Object.entries(value as Record<string, unknown>).map(([key, child]) =>
+      child && typeof child === 'object' && Object.keys(child).length === 0 ? key : `${key}.${stateText(child)}`,
+    );
+    return parts.length === 1 ? (parts[0] ?? '') : `(${parts.join(' | ')})`;
+  }
+  return JSON.stringify(value) ?? String(value);
+}
