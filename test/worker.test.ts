@@ -17,10 +17,18 @@ const faultyRegistry = defineRegistry({
   faulty: {
     version: 1,
     machine: setup({
-      types: { context: {} as { n: number }, events: {} as { type: 'OK' } | { type: 'THROW' } | { type: 'HANG' } },
+      types: {
+        context: {} as { n: number },
+        events: {} as { type: 'OK' } | { type: 'THROW' } | { type: 'HANG' } | { type: 'GUARDED' },
+      },
       actions: {
         explode: () => {
           throw new TypeError('cannot read the ledger');
+        },
+      },
+      guards: {
+        undecidable: () => {
+          throw new RangeError('the guard cannot decide');
         },
       },
       actors: { hang: fromPromise(never) },
@@ -35,6 +43,7 @@ const faultyRegistry = defineRegistry({
             OK: { actions: assign({ n: ({ context }) => context.n + 1 }) },
             THROW: { actions: 'explode' },
             HANG: 'hanging',
+            GUARDED: { guard: 'undecidable', target: 'idle' },
           },
         },
         hanging: { invoke: { src: 'hang' } },
@@ -224,6 +233,36 @@ describe('worker', () => {
     expect(item.snapshot.context).toEqual({ n: 2 });
     expect(item.status).toBe('active');
     expect(item.history.map((h) => h.outcome)).toEqual(['resolve', 'error', 'resolve']);
+  });
+
+  it('dead-letters an event whose guard throws as machine-error on the first receive', async () => {
+    // Bug: can() runs the guards outside the error mapping, so a throwing guard escaped as a plain Error
+    // and blocked its group for five receives. Fix: apply() maps it to machine-error like any machine throw.
+    const { core, store, deadLetters } = makeCore();
+    const records = [
+      fifoRecord('faulty/g1', sequence(1), { type: 'OK' }),
+      fifoRecord('faulty/g1', sequence(2), { type: 'GUARDED' }),
+      fifoRecord('faulty/g1', sequence(3), { type: 'OK' }),
+    ];
+
+    const response = await processBatch(records, core, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(deadLetters.letters.map((letter) => letter.error.code)).toEqual(['machine-error']);
+    expect(deadLetters.letters[0]?.error.message).toMatch(/guard 'undecidable'.*the guard cannot decide.*faulty\/g1.*fix the machine/s);
+    expect((await stored(store, 'faulty/g1')).snapshot.context).toEqual({ n: 2 });
+  });
+
+  it('applies a record at most once even when a batch holds the same SequenceNumber twice', async () => {
+    // Bug: records were filtered against the stored lastSeq only, so a repeat inside one batch (a replay
+    // tool, another event source) was applied twice. Fix: skip anything not above the last one handled.
+    const { core, store } = makeCore();
+    const once = fifoRecord('faulty/d1', sequence(1), { type: 'OK' });
+
+    const response = await processBatch([once, { ...once, receiptHandle: 'second-copy' }], core, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect((await stored(store, 'faulty/d1')).snapshot.context).toEqual({ n: 1 });
   });
 
   it('dead-letters a retryable failure itself on the last receive, with its reason, so the group moves on', async () => {

@@ -88,7 +88,14 @@ export class InstanceSession {
     return this.run(event.type, budgetMs, async (deadline) => {
       const before = this.actor.getSnapshot() as AnyMachineSnapshot;
       const delivered = { ...event, settle: meta };
-      if (before.status !== 'active' || !before.can(delivered)) return 'ignored';
+      let accepted: boolean;
+      try {
+        // can() runs the guards: one that throws is the machine's error, not a retryable one.
+        accepted = before.status === 'active' && before.can(delivered);
+      } catch (error) {
+        throw this.machineError(event.type, error);
+      }
+      if (!accepted) return 'ignored';
       this.actor.send(delivered);
       await this.settle(deadline, event.type);
       return 'applied';

@@ -128,6 +128,8 @@ async function runGroup(
   try {
     for (const [index, record] of fresh.entries()) {
       const seq = sequenceOf(record);
+      // SQS never repeats a message inside one batch, but a replay tool or another event source can.
+      if (seq <= handledSeq) continue;
       const started = performance.now();
       const at = new Date(core.now()).toISOString();
       try {
