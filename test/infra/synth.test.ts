@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bundleFileName } from '../../infra/bundling.ts';
-import { repositoryRoot } from './helpers.ts';
+import { repositoryRoot, skipBundling } from './helpers.ts';
 
 // These run the real app, so they bundle the real functions/worker.ts and functions/sweeper.ts.
 
@@ -83,6 +83,31 @@ describe('SettleStack', () => {
       expect(result.status, explain(result)).toBe(0);
       expect(warnings(result.output)).toEqual([]);
       expectCompleteAssembly(outdir);
+    }, 180_000);
+
+    it('deletes the table and log groups with the stack under -c destroyOnRemoval=true, and keeps them without', () => {
+      const { app } = JSON.parse(readFileSync(join(repositoryRoot, 'cdk.json'), 'utf8'));
+      const deletionPolicies = (context: Record<string, string>) => {
+        const outdir = tempDir();
+        const result = run(app, {
+          ...offlineEnvironment(outdir),
+          CDK_OUTDIR: outdir,
+          CDK_CONTEXT_JSON: JSON.stringify({ ...skipBundling, ...context }),
+        });
+        expect(result.status, explain(result)).toBe(0);
+        const template = JSON.parse(readFileSync(join(outdir, 'SettleStack.template.json'), 'utf8'));
+        return Object.values(template.Resources as Record<string, { Type: string; DeletionPolicy?: string }>)
+          .filter(({ Type }) => Type === 'AWS::DynamoDB::Table' || Type === 'AWS::Logs::LogGroup')
+          .map(({ Type, DeletionPolicy }) => `${Type} ${DeletionPolicy}`)
+          .sort();
+      };
+
+      expect(deletionPolicies({ destroyOnRemoval: 'true' })).toEqual([
+        'AWS::DynamoDB::Table Delete',
+        'AWS::Logs::LogGroup Delete',
+        'AWS::Logs::LogGroup Delete',
+      ]);
+      expect(deletionPolicies({})).toEqual(['AWS::DynamoDB::Table Retain', 'AWS::Logs::LogGroup Retain', 'AWS::Logs::LogGroup Retain']);
     }, 180_000);
 
     it('`npx cdk synth` runs offline with no AWS credentials and prints no warnings', () => {
