@@ -47,7 +47,7 @@ const logger = new Logger({ serviceName: 'settle-sweeper' });
 
 /** The Lambda entry point, for the scheduled EventBridge rule. */
 export const handler = async (): Promise<{ woken: number }> => {
-  lambdaSweeper ??= createSweeper({ config: configFromEnvironment() });
+  lambdaSweeper ??= createSweeper({ config: configFromEnvironment(process.env, 'sweeper') });
   const result = await lambdaSweeper.sweep();
   if (result.woken > 0) logger.info('Woke instances with due timers', { woken: result.woken });
   return result;

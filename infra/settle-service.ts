@@ -80,17 +80,21 @@ export class SettleService extends Construct {
     this.table = new Table(this, 'Table', tableProps(settings.removalPolicy));
     this.table.addGlobalSecondaryIndex(dueIndexProps());
 
-    const environment: Record<string, string> = {
+    // Each function gets the settings it reads (functions/runtime/config.ts), and no other queue's URL.
+    const common: Record<string, string> = {
       [environmentVariables.tableName]: this.table.tableName,
-      [environmentVariables.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
-      [environmentVariables.queueUrl]: this.queue.queueUrl,
-      [environmentVariables.maxReceiveCount]: String(maxReceiveCount),
       [environmentVariables.wakeShards]: String(tableDefinition.wakeShards),
       POWERTOOLS_SERVICE_NAME: 'settle',
       POWERTOOLS_METRICS_NAMESPACE: 'Settle',
       POWERTOOLS_LOG_LEVEL: settings.logLevel,
       ...bundleEnvironment,
     };
+    const workerEnvironment = {
+      ...common,
+      [environmentVariables.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
+      [environmentVariables.maxReceiveCount]: String(maxReceiveCount),
+    };
+    const sweeperEnvironment = { ...common, [environmentVariables.queueUrl]: this.queue.queueUrl };
 
     this.workerLogGroup = this.logGroup('WorkerLogs', settings);
     this.workerRole = this.executionRole('Worker', this.workerLogGroup, settings);
@@ -101,7 +105,7 @@ export class SettleService extends Construct {
       memorySize: settings.workerMemorySize,
       logGroup: this.workerLogGroup,
       role: this.workerRole,
-      environment,
+      environment: workerEnvironment,
     });
     this.worker.addEventSource(
       new SqsEventSource(this.queue, {
@@ -123,7 +127,7 @@ export class SettleService extends Construct {
       memorySize: 256,
       logGroup: this.sweeperLogGroup,
       role: this.sweeperRole,
-      environment,
+      environment: sweeperEnvironment,
     });
     // The exact index ARN, not `index/*`: the sweeper may read the due index and nothing else.
     grantExactly(this.sweeper, sweeperIndexActions, `${this.table.tableArn}/index/${tableDefinition.dueIndex.name}`);

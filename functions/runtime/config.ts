@@ -10,7 +10,7 @@ import { maxReceiveCount, tableDefinition } from './resources.ts';
 export interface SettleConfig {
   /** `SETTLE_TABLE`: the instance table's name. */
   readonly tableName: string;
-  /** `SETTLE_DLQ_URL`: where permanent failures go, with their reason. */
+  /** `SETTLE_DLQ_URL`: where permanent failures go, with their reason. The worker's; empty for the sweeper. */
   readonly deadLetterQueueUrl: string;
   /** `SETTLE_QUEUE_URL`: the events queue; the sweeper sends `settle.wake` to it. */
   readonly queueUrl: string | undefined;
@@ -31,12 +31,15 @@ export const environmentVariables = {
   wakeShards: 'SETTLE_WAKE_SHARDS',
 } as const;
 
-/** Reads and checks every setting, and throws once naming every problem. */
-export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): SettleConfig {
+/** Which function reads the settings: each needs its own queue URL, and only that one. */
+export type SettleRole = 'worker' | 'sweeper';
+
+/** Reads and checks every setting `role` needs, and throws once naming every problem. */
+export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env, role: SettleRole = 'worker'): SettleConfig {
   const problems: string[] = [];
-  const required = (name: string): string => {
+  const read = (name: string, isRequired: boolean): string => {
     const value = env[name]?.trim();
-    if (!value) problems.push(`${name} is not set`);
+    if (!value && isRequired) problems.push(`${name} is not set`);
     return value ?? '';
   };
   const wholeNumber = (name: string, fallback: number, min: number): number => {
@@ -51,16 +54,16 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): Set
   };
 
   const config: SettleConfig = {
-    tableName: required(environmentVariables.tableName),
-    deadLetterQueueUrl: required(environmentVariables.deadLetterQueueUrl),
-    queueUrl: env[environmentVariables.queueUrl]?.trim() || undefined,
+    tableName: read(environmentVariables.tableName, true),
+    deadLetterQueueUrl: read(environmentVariables.deadLetterQueueUrl, role === 'worker'),
+    queueUrl: read(environmentVariables.queueUrl, role === 'sweeper') || undefined,
     maxReceiveCount: wholeNumber(environmentVariables.maxReceiveCount, maxReceiveCount, 1),
     settleMarginMs: wholeNumber(environmentVariables.settleMarginMs, 2000, 0),
     wakeShards: wholeNumber(environmentVariables.wakeShards, tableDefinition.wakeShards, 1),
   };
   if (problems.length > 0) {
     throw new Error(
-      `Settle is misconfigured: ${problems.join('; ')}. ` +
+      `The Settle ${role} is misconfigured: ${problems.join('; ')}. ` +
         'The CDK construct sets these variables; for the local stack run `npm start`, which sets them too.',
     );
   }

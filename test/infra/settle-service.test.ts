@@ -171,7 +171,6 @@ describe('SettleService', () => {
           Variables: {
             [environmentVariables.tableName]: { Ref: logicalId(stack, service.table) },
             [environmentVariables.deadLetterQueueUrl]: { Ref: logicalId(stack, service.deadLetterQueue) },
-            [environmentVariables.queueUrl]: { Ref: logicalId(stack, service.queue) },
             [environmentVariables.maxReceiveCount]: String(maxReceiveCount),
             [environmentVariables.wakeShards]: String(tableDefinition.wakeShards),
             POWERTOOLS_SERVICE_NAME: 'settle',
@@ -181,6 +180,21 @@ describe('SettleService', () => {
           },
         },
       });
+    });
+
+    it('gives the worker and the sweeper only the queue URL each one uses', () => {
+      const { template, stack, service } = synthService();
+      const variables = (description: RegExp) =>
+        Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
+          description.test(String(fn.Properties.Description)),
+        )?.Properties.Environment.Variables as Record<string, unknown>;
+
+      expect(variables(/^Settle worker/)).not.toHaveProperty(environmentVariables.queueUrl);
+      expect(variables(/^Settle sweeper/)).toMatchObject({
+        [environmentVariables.queueUrl]: { Ref: logicalId(stack, service.queue) },
+        [environmentVariables.tableName]: { Ref: logicalId(stack, service.table) },
+      });
+      expect(variables(/^Settle sweeper/)).not.toHaveProperty(environmentVariables.deadLetterQueueUrl);
     });
 
     it('logs at INFO by default', () => {
