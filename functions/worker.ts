@@ -82,17 +82,32 @@ export function createWorkerHandler(options: WorkerOptions): WorkerHandler {
   };
 }
 
-let lambdaHandler: WorkerHandler | undefined;
+/**
+ * A Lambda entry point over `registry`: settings from the environment, Powertools logs and metrics,
+ * clients made once per Lambda instance on first use.
+ *
+ * @example
+ * // my-worker.ts, given to SettleService as `workerEntry`:
+ * export const handler = lambdaHandler(defineRegistry({ orders: { machine: orderMachine, version: 1 } }));
+ */
+export function lambdaHandler(registry: MachineRegistry = defaultRegistry): WorkerHandler {
+  let handle: WorkerHandler | undefined;
+  return (event, context) => {
+    if (!handle) {
+      const logger = new Logger({ serviceName: 'settle' });
+      handle = createWorkerHandler({
+        config: configFromEnvironment(),
+        registry,
+        logger: {
+          warn: (message, attributes) => logger.warn(message, attributes ?? {}),
+          error: (message, attributes) => logger.error(message, attributes ?? {}),
+        },
+        metrics: new Metrics({ namespace: 'Settle', serviceName: 'settle' }),
+      });
+    }
+    return handle(event, context);
+  };
+}
 
-/** The Lambda entry point: settings from the environment, Powertools logs and metrics. */
-export const handler: WorkerHandler = (event, context) => {
-  if (!lambdaHandler) {
-    const logger = new Logger({ serviceName: 'settle' });
-    lambdaHandler = createWorkerHandler({
-      config: configFromEnvironment(),
-      logger: { warn: (message, attributes) => logger.warn(message, attributes ?? {}), error: (message, attributes) => logger.error(message, attributes ?? {}) },
-      metrics: new Metrics({ namespace: 'Settle', serviceName: 'settle' }),
-    });
-  }
-  return lambdaHandler(event, context);
-};
+/** The Lambda entry point for the machines in machines/index.ts. */
+export const handler: WorkerHandler = lambdaHandler();

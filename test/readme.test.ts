@@ -1,0 +1,157 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The README is the contract: this suite starts `npm start` as a new user would (default ports) and
+ * runs the README's AWS CLI blocks verbatim with the `aws` CLI installed on the machine.
+ */
+const root = fileURLToPath(new URL('..', import.meta.url));
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
+/** `<!-- cli:NAME -->` followed by a ```sh block. */
+function block(name: string): string {
+  const match = new RegExp(`<!-- cli:${name} -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(readme);
+  if (!match?.[1]) throw new Error(`README has no <!-- cli:${name} --> sh block`);
+  return match[1];
+}
+
+function run(...names: string[]): { status: number | null; stdout: string; stderr: string } {
+  // Only what a new user's shell has: no credentials or endpoints from this process leak in.
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('SETTLE_')),
+  );
+  const script = ['set -euo pipefail', ...names.map(block)].join('\n');
+  const result = spawnSync('bash', ['-c', script], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Re-runs a read block until its output passes `accept`, for at most `timeoutMs`. */
+async function eventually(names: string[], accept: (stdout: string) => boolean, timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const result = run(...names);
+    last = `${result.stdout}${result.stderr}`;
+    if (result.status === 0 && accept(result.stdout)) return result.stdout;
+    await new Promise((resolve) => setTimeout(resolve, 250)); // poll interval of a bounded wait
+  }
+  throw new Error(`'${names.join(' + ')}' did not produce the expected output within ${timeoutMs} ms; last output:\n${last}`);
+}
+
+let server: ChildProcess | undefined;
+let output = '';
+
+function waitForOutput(pattern: RegExp, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (pattern.test(output)) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    const poll = setInterval(check, 50);
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      reject(new Error(`npm start did not print ${pattern} within ${timeoutMs} ms; it printed:\n${output}`));
+    }, timeoutMs);
+    check();
+  });
+}
+
+beforeAll(async () => {
+  server = spawn('npm', ['start'], { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await waitForOutput(/Settle local stack ready in \d+ ms/, 30_000);
+}, 40_000);
+
+afterAll(() => {
+  try {
+    if (server?.pid) process.kill(-server.pid, 'SIGKILL');
+  } catch {
+    // The group has exited already.
+  }
+});
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+      .once('error', () => resolve(false))
+      .listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+describe('README', () => {
+  it('prints the same queue URLs that the README uses', () => {
+    const env = block('env');
+    for (const url of output.match(/http:\/\/127\.0\.0\.1:9324\/\S+\.fifo/g) ?? []) expect(env).toContain(url);
+    expect(output).toContain('settle-events-dlq.fifo');
+  });
+
+  it('sends COUNT with the AWS CLI and reads the instance back', async () => {
+    const sent = run('env', 'send');
+    expect(sent.stderr).toBe('');
+    expect(sent.status).toBe(0);
+    expect(sent.stdout).toMatch(/"SequenceNumber"/);
+
+    const read = await eventually(['env', 'read'], (stdout) => stdout.includes('\\"count\\":2'));
+    expect(JSON.parse(read)).toMatchObject({ value: 'even', status: 'active', outcome: 'resolve' });
+  }, 60_000);
+
+  it('runs the approval through both sign-offs to done', async () => {
+    const sent = run('env', 'approval');
+    expect(sent.status).toBe(0);
+    expect(sent.stdout.match(/"MessageId"/g)).toHaveLength(3);
+
+    const read = await eventually(['env', 'approval-read'], (stdout) => stdout.includes('"approved"'));
+    expect(JSON.parse(read)).toEqual({
+      value: 'approved',
+      history: [
+        ['SUBMIT', 'resolve'],
+        ['APPROVE', 'resolve'],
+        ['APPROVE', 'done'],
+      ],
+    });
+  }, 60_000);
+
+  it('shows a short durable timer firing on the local stack', async () => {
+    const sent = run('env', 'timer');
+    expect(sent.status).toBe(0);
+
+    await waitForOutput(/payment\/p1 {2}CHECKOUT {2}cart → awaitingPayment {2}resolve/, 15_000);
+    await waitForOutput(/sweeper: woke \d+ instances? with timers due/, 15_000);
+    await waitForOutput(/payment\/p1 {2}xstate\.after\.paymentWindow\.payment\.awaitingPayment {2}awaitingPayment → expired {2}reject/, 15_000);
+  }, 60_000);
+
+  it('puts a reserved event type in the DLQ with its reason', async () => {
+    const sent = run('env', 'dlq');
+    expect(sent.status).toBe(0);
+
+    const read = await eventually(['env', 'dlq-read'], (stdout) => stdout.includes('reserved-type'));
+    const letters = JSON.parse(read) as [string, string, string][];
+    expect(letters).toContainEqual([
+      '{"type":"xstate.init"}',
+      'reserved-type',
+      expect.stringMatching(/counter\/c1.*reserved prefix 'xstate\.'.*Rename the event/),
+    ]);
+  }, 60_000);
+
+  it('stops cleanly on Ctrl-C: says so, exits, and frees its ports', async () => {
+    // A terminal's Ctrl-C signals the whole foreground group: npm, its shell (exec'd away) and node.
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+      server?.once('exit', (code, signal) => resolve(signal ?? code)),
+    );
+    process.kill(-(server?.pid ?? 0), 'SIGINT');
+
+    const how = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15_000))]);
+
+    expect(how).toBe(0);
+    expect(output).toMatch(/SIGINT: stopping the local stack…\nStopped\./);
+    expect(await portIsFree(9324)).toBe(true);
+    expect(await portIsFree(8000)).toBe(true);
+  }, 30_000);
+});
