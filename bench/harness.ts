@@ -1,0 +1,144 @@
+/**
+ * A small benchmark harness: warm-up rounds, measured rounds, medians. Contenders measured against
+ * each other run interleaved, their order rotated every round, so drift (JIT, GC, a noisy neighbour)
+ * hits all of them alike.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** One timed round, returned by a contender's `prepare()`: does the work, returns how many items it handled. */
+export type TimedRun = () => Promise<number>;
+
+export interface Contender {
+  readonly name: string;
+  /** Untimed set-up (fresh store, records built); returns the timed part, and an optional check after it. */
+  prepare(round: number): Promise<{ run: TimedRun; check?: () => void | Promise<void> }>;
+}
+
+export interface RateStats {
+  /** Items per second of the chosen clock, median over the measured rounds. */
+  readonly median: number;
+  /** Items per wall-clock second, median (equal to `median` when the clock is 'wall'). */
+  readonly wallMedian: number;
+  readonly min: number;
+  readonly max: number;
+  readonly rounds: number;
+  /** Items per round. */
+  readonly items: number;
+}
+
+export interface RoundOptions {
+  readonly warmup: number;
+  readonly rounds: number;
+  /**
+   * 'cpu': rates per second of this process's CPU time (user + system, all threads). On a shared box under
+   * load it is far steadier than wall time, which also counts the time other processes held the cores.
+   * @default 'wall'
+   */
+  readonly clock?: 'cpu' | 'wall';
+}
+
+/** Runs every contender `warmup + rounds` times, interleaved, and returns items/s per contender. */
+export async function compare(contenders: readonly Contender[], options: RoundOptions): Promise<Map<string, RateStats>> {
+  const rates = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  const wallRates = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  const items = new Map<string, number>();
+  for (let round = 0; round < options.warmup + options.rounds; round += 1) {
+    const order = rotate(contenders, round);
+    for (const contender of order) {
+      const { run, check } = await contender.prepare(round);
+      collectGarbage();
+      const cpuBefore = process.cpuUsage();
+      const started = performance.now();
+      const handled = await run();
+      const elapsed = performance.now() - started;
+      const cpu = process.cpuUsage(cpuBefore);
+      await check?.();
+      items.set(contender.name, handled);
+      if (round >= options.warmup) {
+        const cpuMs = (cpu.user + cpu.system) / 1000;
+        rates.get(contender.name)?.push((handled / (options.clock === 'cpu' ? cpuMs : elapsed)) * 1000);
+        wallRates.get(contender.name)?.push((handled / elapsed) * 1000);
+      }
+    }
+  }
+  return new Map(
+    contenders.map((c) => {
+      const samples = rates.get(c.name) ?? [];
+      return [c.name, { median: median(samples), wallMedian: median(wallRates.get(c.name) ?? []), min: Math.min(...samples), max: Math.max(...samples), rounds: samples.length, items: items.get(c.name) ?? 0 }];
+    }),
+  );
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const shift = by % Math.max(1, items.length);
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+export function median(values: readonly number[]): number {
+  return percentile(values, 50);
+}
+
+/** Nearest-rank percentile; NaN for no values. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? Number.NaN;
+}
+
+let gc: (() => void) | undefined;
+
+/** A full GC between rounds (so a round does not pay for the previous one's garbage). No-op if unavailable. */
+export function collectGarbage(): void {
+  if (!gc) {
+    try {
+      setFlagsFromString('--expose-gc');
+      gc = runInNewContext('gc') as () => void;
+    } catch {
+      gc = () => undefined;
+    }
+  }
+  gc();
+}
+
+export interface MemorySample {
+  readonly heapUsedMb: number;
+  readonly rssMb: number;
+}
+
+export function memory(): MemorySample {
+  const { heapUsed, rss } = process.memoryUsage();
+  return { heapUsedMb: heapUsed / 2 ** 20, rssMb: rss / 2 ** 20 };
+}
+
+/** Samples heap use every `everyMs` (between tasks) while `work` runs; returns the peak and the work's result. */
+export async function withPeakHeap<T>(work: () => Promise<T>, everyMs = 5): Promise<{ result: T; peakHeapMb: number }> {
+  let peak = process.memoryUsage().heapUsed;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().heapUsed);
+  }, everyMs);
+  try {
+    const result = await work();
+    peak = Math.max(peak, process.memoryUsage().heapUsed);
+    return { result, peakHeapMb: peak / 2 ** 20 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** A seeded PRNG (mulberry32), so every run and every contender sees the same "random" choices. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
