@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assign, fromPromise, setup } from 'xstate';
 import { MemoryDeadLetterQueue } from '../functions/runtime/dead-letters.ts';
+import { RetryableError } from '../functions/runtime/errors.ts';
 import { MemoryStore } from '../functions/runtime/memory-store.ts';
 import { processBatch, type AppliedEvent, type WorkerCore } from '../functions/runtime/process-batch.ts';
 import { defineRegistry, type MachineRegistry } from '../functions/runtime/registry.ts';
@@ -278,6 +279,79 @@ describe('worker', () => {
     expect(deadLetters.letters[0]?.error.code).toBe('retries-exhausted');
     expect(deadLetters.letters[0]?.error.message).toMatch(/did not settle within .* after event 'HANG'.*Gave up after 5 receives \(settle-timeout\)/s);
     expect((await stored(store, 'faulty/h')).snapshot.context).toEqual({ n: 1 });
+  });
+
+  it('dead-letters with its reason a record whose group cannot be saved on its last receive, and retries the others', async () => {
+    // Bug: a failed read or write handed every record back to SQS, even on the last receive, so SQS's
+    // redrive moved it to the DLQ with no settle-error and no settle-reason.
+    const { core, deadLetters } = makeCore();
+    const failing: InstanceStore = {
+      read: async () => undefined,
+      write: async () => {
+        throw new RetryableError('storage-unavailable', 'DynamoDB call for counter/w failed with ThrottlingException: slow down.');
+      },
+      findDue: async () => [],
+    };
+    const last = fifoRecord('counter/w', sequence(1), { type: 'COUNT' }, { receiveCount: 5 });
+    const early = fifoRecord('counter/w', sequence(2), { type: 'COUNT' }, { receiveCount: 1 });
+
+    const response = await processBatch([last, early], { ...core, store: failing }, budget());
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: early.messageId }]);
+    expect(deadLetters.letters.map((l) => [l.messageId, l.error.code])).toEqual([[last.messageId, 'retries-exhausted']]);
+    expect(deadLetters.letters[0]?.error.message).toMatch(/ThrottlingException.*Gave up after 5 receives \(storage-unavailable\)/);
+  });
+
+  it('dead-letters an event whose validateEvent throws as schema-violation, naming the instance', async () => {
+    // Bug: a validator that threw escaped as a plain Error and blocked its group for five receives.
+    const { core, store, deadLetters } = makeCore({
+      registry: defineRegistry({
+        ...faultyRegistry,
+        faulty: { ...faultyRegistry.faulty, validateEvent: (event) => ((event.payload as { size: number }).size > 3 ? 'too big' : undefined) },
+      }),
+    });
+
+    const response = await processBatch(
+      [
+        fifoRecord('faulty/v1', sequence(1), { type: 'OK', payload: { size: 1 } }),
+        fifoRecord('faulty/v1', sequence(2), { type: 'OK' }),
+        fifoRecord('faulty/v1', sequence(3), { type: 'OK', payload: { size: 2 } }),
+      ],
+      core,
+      budget(),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(deadLetters.letters.map((l) => l.error.code)).toEqual(['schema-violation']);
+    expect(deadLetters.letters[0]?.error.message).toMatch(/validateEvent of machine 'faulty' threw TypeError: .*'size'.* faulty\/v1/);
+    expect((await stored(store, 'faulty/v1')).snapshot.context).toEqual({ n: 2 });
+  });
+
+  it('dead-letters the events of an instance whose migrate() throws, with the reason', async () => {
+    // Bug: a throwing migrate() escaped open() as a plain Error: every receive failed, then SQS's redrive
+    // moved the events to the DLQ without a reason.
+    const v1 = makeCore();
+    await processBatch([fifoRecord('faulty/m1', sequence(1), { type: 'OK' })], v1.core, budget());
+    const v2 = makeCore({
+      store: v1.store,
+      registry: defineRegistry({
+        ...faultyRegistry,
+        faulty: {
+          ...faultyRegistry.faulty,
+          version: 2,
+          migrate: () => {
+            throw new Error('the v1 layout is not supported');
+          },
+        },
+      }),
+    });
+
+    const response = await processBatch([fifoRecord('faulty/m1', sequence(2), { type: 'OK' })], v2.core, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(v2.deadLetters.letters.map((l) => l.error.code)).toEqual(['unknown-machine-version']);
+    expect(v2.deadLetters.letters[0]?.error.message).toMatch(/migrate\(\) of machine 'faulty' threw Error: the v1 layout is not supported on instance faulty\/m1/);
+    expect((await stored(v1.store, 'faulty/m1')).machineVersion).toBe(1);
   });
 
   it('reads once and writes once per group per batch, however many events the group holds', async () => {

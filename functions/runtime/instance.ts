@@ -234,7 +234,18 @@ export class InstanceSession {
 }
 
 function migrate(stored: MachineState, definition: MachineDefinition, key: InstanceKey): PersistedSnapshot {
-  const migrated = definition.migrate?.(stored.snapshot, stored.machineVersion);
+  let migrated: PersistedSnapshot | undefined;
+  try {
+    migrated = definition.migrate?.(stored.snapshot, stored.machineVersion);
+  } catch (error) {
+    const { name, message } = describeError(error);
+    throw new PermanentError(
+      'unknown-machine-version',
+      `migrate() of machine '${key.machine}' threw ${name}: ${message} on instance ${key.key}, saved by version ${stored.machineVersion}. ` +
+        'Fix migrate() for that version, then redrive the events from the DLQ.',
+      { instanceKey: key.key, cause: error },
+    );
+  }
   if (migrated) return migrated;
   throw new PermanentError(
     'unknown-machine-version',

@@ -93,7 +93,15 @@ async function processGroup(
         error: describeError(error),
         retryable,
       });
-      return records.map((record) => record.messageId);
+      // A record on its last receive is dead-lettered here with the reason; SQS's own redrive would carry none.
+      const retried: string[] = [];
+      const undelivered: string[] = [];
+      for (const record of records) {
+        const permanent = asPermanent(error, record, core.maxReceiveCount);
+        if (permanent) undelivered.push(...(await deadLetterEach([record], permanent, core)));
+        else retried.push(record.messageId);
+      }
+      return [...retried, ...undelivered];
     }
   }
 }
@@ -201,7 +209,18 @@ async function applyRecord(
 ): Promise<Applied> {
   const message = parseMessage(record.body, key.key);
   if (message.kind === 'wake') return session.wake(message.wakeAt, budgetMs);
-  const problem = definition.validateEvent?.(message.event);
+  let problem: string | undefined;
+  try {
+    problem = definition.validateEvent?.(message.event);
+  } catch (error) {
+    const { name, message: text } = describeError(error);
+    throw new PermanentError(
+      'schema-violation',
+      `validateEvent of machine '${key.machine}' threw ${name}: ${text} on event '${message.event.type}' for instance ${key.key}. ` +
+        'Make it return a message for bad input instead of throwing, then redrive the event from the DLQ.',
+      { instanceKey: key.key, cause: error },
+    );
+  }
   if (problem !== undefined) {
     throw new PermanentError(
       'schema-violation',
