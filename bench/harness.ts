@@ -105,11 +105,13 @@ export function collectGarbage(): void {
 export interface MemorySample {
   readonly heapUsedMb: number;
   readonly rssMb: number;
+  /** Memory of C++ objects bound to JS ones (Buffers among them): outside the heap, inside RSS. */
+  readonly externalMb: number;
 }
 
 export function memory(): MemorySample {
-  const { heapUsed, rss } = process.memoryUsage();
-  return { heapUsedMb: heapUsed / 2 ** 20, rssMb: rss / 2 ** 20 };
+  const { heapUsed, rss, external } = process.memoryUsage();
+  return { heapUsedMb: heapUsed / 2 ** 20, rssMb: rss / 2 ** 20, externalMb: external / 2 ** 20 };
 }
 
 /** Samples heap use every `everyMs` (between tasks) while `work` runs; returns the peak and the work's result. */

@@ -16,7 +16,7 @@ export interface BenchSizes {
 }
 
 export const fullSizes: BenchSizes = {
-  cpu: { instances: 10, eventsPerInstance: 50, warmup: 2, rounds: 8 },
+  cpu: { instances: 10, eventsPerInstance: 100, warmup: 2, rounds: 8 },
   storage: { batchesPerShape: 20 },
   e2e: { instances: 100, eventsPerInstance: 100, pacedEvents: 2000, timeoutMs: 240_000 },
   coldStart: { runs: 5 },

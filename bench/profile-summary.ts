@@ -21,8 +21,8 @@ interface Profile {
   readonly timeDeltas: readonly number[];
 }
 
-const [file, rowsArg = '40'] = process.argv.slice(2);
-if (!file) throw new Error('usage: profile-summary.ts <file.cpuprofile> [rows]');
+const [file, rowsArg = '40', categoriesArg] = process.argv.slice(2);
+if (!file) throw new Error('usage: profile-summary.ts <file.cpuprofile> [rows] [category,function,names]');
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
@@ -55,6 +55,25 @@ profile.samples.forEach((id, i) => {
   }
 });
 
+// With categories: each sample goes to the outermost listed function on its stack (else to its root frame kind).
+const categories = categoriesArg?.split(',') ?? [];
+const byCategory = new Map<string, number>();
+if (categories.length > 0) {
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i] ?? 0;
+    let category: string | undefined;
+    let outer: string | undefined;
+    for (let current: number | undefined = id; current !== undefined; current = parent.get(current)) {
+      const name = byId.get(current)?.callFrame.functionName ?? '';
+      if (categories.includes(name)) category = name;
+      if (name && name !== '(root)') outer = name;
+    }
+    const leaf = byId.get(id)?.callFrame.functionName ?? '';
+    const key = category ?? (leaf.startsWith('(') ? leaf : `other (under ${outer ?? '?'})`);
+    byCategory.set(key, (byCategory.get(key) ?? 0) + dt);
+  });
+}
+
 const rows = Number(rowsArg);
 const show = (title: string, table: Map<string, number>) => {
   console.log(`\n${title} (of ${(all / 1000).toFixed(0)} ms sampled)`);
@@ -64,6 +83,7 @@ const show = (title: string, table: Map<string, number>) => {
 };
 show('Self time', self);
 show('Total time', total);
+if (categories.length > 0) show('By category (outermost listed function on the stack)', byCategory);
 
 // The hottest lines of the heaviest functions (from V8's per-line tick counts).
 const lines = new Map<string, Map<number, number>>();

@@ -10,6 +10,7 @@ import type { MachineRegistry } from '../../functions/runtime/registry.ts';
 import { registry } from '../../machines/index.ts';
 import { LiveActors, NaiveRuntime, runBatches, type FinalState } from '../baselines.ts';
 import { compare, type Contender } from '../harness.ts';
+import { JsonStore } from '../json-store.ts';
 import type { BenchSizes } from '../options.ts';
 import { compared, formatNumber, type Figure, type Section } from '../report.ts';
 import {
@@ -30,8 +31,8 @@ export const cpuShapes = [shapeOf(1, 1), shapeOf(10, 1), shapeOf(1, 10)];
 /** Generous: nothing in these machines waits on anything but promises that resolve at once. */
 const settleBudgetMs = () => 10_000;
 
-export function workerCore(reg: MachineRegistry, store = new MemoryStore()): WorkerCore & { store: MemoryStore; deadLetters: MemoryDeadLetterQueue } {
-  return { registry: reg, store, deadLetters: new MemoryDeadLetterQueue(), now: steppingClock(), maxReceiveCount: 5, wakeShards: 8 };
+export function workerCore(reg: MachineRegistry): WorkerCore & { store: MemoryStore; deadLetters: MemoryDeadLetterQueue } {
+  return { registry: reg, store: new MemoryStore(), deadLetters: new MemoryDeadLetterQueue(), now: steppingClock(), maxReceiveCount: 5, wakeShards: 8 };
 }
 
 /** The worker core on a batch plan: returns the core (for its store) and the count of records handed back. */
@@ -41,13 +42,13 @@ export async function runWorker(core: WorkerCore, records: readonly import('aws-
   return retried;
 }
 
-function workerContender(batches: readonly PlannedBatch[]): Contender {
+function workerContender(batches: readonly PlannedBatch[], store: 'memory' | 'json' = 'memory'): Contender {
   const records = toRecords(batches);
   const events = countEvents(batches);
   return {
-    name: 'worker',
+    name: store === 'memory' ? 'worker' : 'worker-json',
     prepare: async () => {
-      const core = workerCore(registry);
+      const core = store === 'memory' ? workerCore(registry) : { ...workerCore(registry), store: new JsonStore() };
       let retried = 0;
       return {
         run: async () => {
@@ -129,11 +130,12 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
     if (!check.naive) disagreements.push(`${machine}: the naive baseline's end states differ from the live actor's`);
     for (const shape of cpuShapes) {
       const batches = plan(instances, sizes.eventsPerInstance, shape);
-      const stats = await compare([workerContender(batches), liveContender(batches), naiveContender(batches)], { ...sizes, clock: 'cpu' });
+      const stats = await compare([workerContender(batches), workerContender(batches, 'json'), liveContender(batches), naiveContender(batches)], { ...sizes, clock: 'cpu' });
       const worker = stats.get('worker');
+      const workerJson = stats.get('worker-json');
       const live = stats.get('live');
       const naive = stats.get('naive');
-      if (!worker || !live || !naive) throw new Error('a contender produced no figures');
+      if (!worker || !workerJson || !live || !naive) throw new Error('a contender produced no figures');
       const spread =
         `worker ${formatNumber(1e6 / worker.median)} CPU-µs/event, rounds ${formatNumber(worker.min)}–${formatNumber(worker.max)}/s; ` +
         `wall-clock: worker ${formatNumber(worker.wallMedian)}/s, live ${formatNumber(live.wallMedian)}/s, naive ${formatNumber(naive.wallMedian)}/s`;
@@ -146,6 +148,9 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
         }),
         compared(`${machine} · ${shape.name} · worker vs naive`, worker.median, 'events/CPU-s', { name: 'naive', value: naive.median }, {
           goal: { text: '≥ 1.5 × naive', met: vsNaive >= 1.5 },
+        }),
+        compared(`${machine} · ${shape.name} · worker on a JSON-string store`, workerJson.median, 'events/CPU-s', { name: 'worker on MemoryStore', value: worker.median }, {
+          note: `attribution: the store's copies; vs live ${formatNumber(workerJson.median / live.median)}×, vs naive ${formatNumber(workerJson.median / naive.median)}×`,
         }),
       );
     }
@@ -160,7 +165,7 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
       'Batches run one after another; in a batch the groups run concurrently and the records of a group in order (all three contenders).',
       'Live actor: one actor per instance for the whole run, settled by the same per-region rule as the worker; never restores or saves. Naive: per event read → createActor(snapshot) → start → send → waitFor(hasTag resolve/reject or done) → getPersistedSnapshot → JSON.stringify → conditional write, on the same MemoryStore.',
       'The naive waitFor uses hasTag, a union over regions: for approval it returns while the finance budget check is still running (it does less work than a correct runtime, and persists an unsettled snapshot).',
-      'MemoryStore deep-copies (structuredClone) the item on every read and write; the naive stores a JSON string, which copies cheaply.',
+      'MemoryStore deep-copies (structuredClone) the whole item on every read and write, history included; the naive item is a JSON string, which copies cheaply. The extra row per shape runs the same worker on JsonStore (bench/json-store.ts: the item kept as a JSON string, parsed on read, stringified on write) to show the test adapter\'s share.',
       disagreements.length === 0
         ? 'Check: after the same stream, the worker and the naive baseline end in the same state value and context as the live actors, for every instance.'
         : `Check FAILED: ${disagreements.join('; ')}.`,

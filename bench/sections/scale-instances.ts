@@ -21,6 +21,7 @@ export interface InstanceCountFindings {
   /** Heap in use after a GC, with the instances stored. */
   readonly heapUsedMb: number;
   readonly rssMb: number;
+  readonly externalMb: number;
 }
 
 const count = JSON.stringify({ type: 'COUNT' });
@@ -52,8 +53,7 @@ export async function memoryInstanceScale(sizes: BenchSizes['scale']): Promise<I
       return batches.length;
     });
     collectGarbage();
-    const { heapUsedMb, rssMb } = memory();
-    findings.push({ store: 'MemoryStore', instances: target, rate, heapUsedMb, rssMb });
+    findings.push({ store: 'MemoryStore', instances: target, rate, ...memory() });
   }
   return findings;
 }
@@ -91,8 +91,7 @@ export async function dynaliteInstanceScale(sizes: BenchSizes['scale']): Promise
         return batches.length;
       });
       collectGarbage();
-      const { heapUsedMb, rssMb } = memory();
-      findings.push({ store: 'dynalite', instances: target, rate, heapUsedMb, rssMb });
+      findings.push({ store: 'dynalite', instances: target, rate, ...memory() });
     }
   } finally {
     await stack.stop();

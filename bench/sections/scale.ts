@@ -34,6 +34,9 @@ function scaleSectionOf({ snapshots, instances }: ScaleFindings, sizes: BenchSiz
       compared(`${label} · MemoryStore, 10 groups × 1 record`, s.memorySpread.cpuRate, 'events/CPU-s', base && smallest ? { name: base, value: smallest.memorySpread.cpuRate } : undefined, {
         note: `wall ${formatNumber(s.memorySpread.wallRate)}/s; heap growth ${formatNumber(s.memorySpread.heapGrowthMb)} MB`,
       }),
+      compared(`${label} · DynamoDB write units per write`, Math.ceil(s.itemBytes / 1024), 'WRU', s.gzipped ? undefined : { name: 'what-if: gzipped at any size', value: Math.ceil((s.itemBytes - s.jsonBytes + s.gzipBytes) / 1024) }, {
+        note: s.gzipped ? 'stored gzipped already' : `DynamoStore gzips only above ${compressAboveBytes / 1024} KB of JSON; gzip here would store ${formatNumber(s.gzipBytes / 1024)} KB`,
+      }),
       compared(`${label} · heap used after (GC)`, s.heapUsedMb, 'MB', base && smallest ? { name: base, value: smallest.heapUsedMb } : undefined, {
         note: `RSS ${formatNumber(s.rssMb)} MB (one process: RSS only grows)`,
       }),
@@ -50,7 +53,7 @@ function scaleSectionOf({ snapshots, instances }: ScaleFindings, sizes: BenchSiz
           note: `wall ${formatNumber(r.rate.wallRate)}/s`,
         }),
         compared(`${store} · ${formatNumber(r.instances)} instances stored · heap used (GC)`, r.heapUsedMb, 'MB', first && first !== r ? { name: base?.name ?? '', value: first.heapUsedMb } : undefined, {
-          note: `RSS ${formatNumber(r.rssMb)} MB${perInstance === undefined ? '' : `; ≈ ${formatNumber(perInstance)} bytes of heap per stored instance`}`,
+          note: `RSS ${formatNumber(r.rssMb)} MB, external ${formatNumber(r.externalMb)} MB${perInstance === undefined ? '' : `; ≈ ${formatNumber(perInstance)} bytes of heap per stored instance`}`,
         }),
       );
     }
@@ -62,7 +65,7 @@ function scaleSectionOf({ snapshots, instances }: ScaleFindings, sizes: BenchSiz
     notes: [
       `Snapshot size: a machine whose context holds order lines of the given size (the event changes one counter). ${sizes.snapshotInstances} instances × ${sizes.snapshotEventsPerInstance} events per shape, after their creation.`,
       `Measured through DynamoStore on dynalite (the real handler): snapshots over ${compressAboveBytes / 1024} KB of JSON are stored gzipped as binary; and through the worker core on MemoryStore (structuredClone, no JSON, no gzip) for the CPU alone.`,
-      `Instances: counter instances written from one stored template, then ${sizes.memoryEvents} (MemoryStore) / ${sizes.dynaliteEvents} (dynalite) single-record batches to random instances. Heap figures include the stored instances (dynalite keeps its table in this process's heap too).`,
+      `Instances: counter instances written from one stored template, then ${sizes.memoryEvents} (MemoryStore) / ${sizes.dynaliteEvents} (dynalite) single-record batches to random instances. Heap figures include the stored instances; dynalite keeps its in-memory table largely in Buffers, outside the JS heap (see "external" and RSS).`,
       'Rates are per second of this process\'s CPU time (dynalite\'s included, it runs in-process); wall-clock rates are in the notes. Memory: process.memoryUsage() after a forced GC, all sizes in one process.',
     ],
     durationMs,

@@ -2,13 +2,16 @@
  * §2 Storage calls per event: the real worker handler (`createWorkerHandler`) on the local stack's
  * dynalite, through a DynamoDB client that counts, fed Lambda-shaped FIFO batches of several shapes.
  */
+import type { InstanceRecord } from '../../functions/runtime/store.ts';
 import { createWorkerHandler } from '../../functions/worker.ts';
-import { countedLocalClients } from '../counting-dynamo.ts';
+import { registry } from '../../machines/index.ts';
+import { countedLocalClients, itemBytes } from '../counting-dynamo.ts';
 import { median } from '../harness.ts';
 import { lambdaContext, sqsEvent, startIdleStack } from '../local.ts';
 import type { BenchSizes } from '../options.ts';
 import { compared, formatNumber, type Figure, type Section } from '../report.ts';
 import { exampleMachines, instance, plan, shapeOf, steppingClock, streams, toRecords, type ExampleMachine, type Shape } from '../workloads.ts';
+import { runWorker, workerCore } from './cpu.ts';
 
 export const storageShapes = [shapeOf(1, 1), shapeOf(10, 1), shapeOf(5, 2), shapeOf(2, 5), shapeOf(1, 10)];
 
@@ -31,6 +34,25 @@ export interface MachineItem {
   readonly steadyBytes: number;
   /** Due-index writes per item write (timers entering, moving, leaving the sparse index). */
   readonly indexWritesPerWrite: number;
+  /** Steady-state item size with the worker core's `historyLimit` at these values (what-if; default 20). */
+  readonly byHistoryLimit: Readonly<Record<number, number>>;
+}
+
+/** `historyLimit` values for the what-if item sizes. */
+export const historyLimits = [20, 5, 1] as const;
+
+/** The item DynamoStore would write for a record (snapshot as a JSON string; small snapshots are not gzipped). */
+function storedItemBytes(record: InstanceRecord): number {
+  return itemBytes({ ...record, snapshot: JSON.stringify(record.snapshot) } as unknown as Record<string, unknown>);
+}
+
+/** Runs 60 events of the machine's stream through the core with a history limit; the item size at the end. */
+async function itemBytesWithHistory(machine: ExampleMachine, historyLimit: number): Promise<number> {
+  const core = { ...workerCore(registry), historyLimit };
+  await runWorker(core, toRecords(plan([instance(machine, 'history', streams[machine])], 60, shapeOf(1, 10))));
+  const [record] = core.store.all();
+  if (!record) throw new Error(`no ${machine} instance was stored`);
+  return storedItemBytes(record);
 }
 
 export interface StorageFindings {
@@ -94,6 +116,12 @@ export async function storageSection(sizes: BenchSizes['storage']): Promise<{ se
   if (retried > 0) throw new Error(`The worker handed ${retried} records back on a clean stream; storage figures would be wrong.`);
 
   const longest = storageShapes.reduce((best, shape, i) => (shape.recordsPerGroup > (storageShapes[best]?.recordsPerGroup ?? 0) ? i : best), 0);
+  const byHistory = new Map<ExampleMachine, Record<number, number>>();
+  for (const machine of exampleMachines) {
+    const sizes: Record<number, number> = {};
+    for (const limit of historyLimits) sizes[limit] = await itemBytesWithHistory(machine, limit);
+    byHistory.set(machine, sizes);
+  }
   const items = Object.fromEntries(
     exampleMachines.map((machine) => {
       const mine = writes.filter((w) => w.pk.startsWith(`${machine}/`));
@@ -105,6 +133,7 @@ export async function storageSection(sizes: BenchSizes['storage']): Promise<{ se
           steadyBytes: [...last.values()].reduce((sum, b) => sum + b, 0) / Math.max(1, last.size),
           maxBytes: Math.max(0, ...mine.map((w) => w.bytes)),
           indexWritesPerWrite: mine.reduce((sum, w) => sum + w.indexWrites, 0) / Math.max(1, mine.length),
+          byHistoryLimit: byHistory.get(machine) ?? {},
         },
       ];
     }),
@@ -159,6 +188,19 @@ function storageSectionOf(findings: StorageFindings, sizes: BenchSizes['storage'
       }),
     );
   }
+  for (const machine of exampleMachines) {
+    const sizes = findings.items[machine].byHistoryLimit;
+    const byDefault = sizes[20] ?? Number.NaN;
+    const units = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
+    for (const limit of historyLimits.filter((l) => l !== 20)) {
+      const bytes = sizes[limit] ?? Number.NaN;
+      figures.push(
+        compared(`${machine} · what-if historyLimit ${limit}: item size`, bytes, 'bytes', { name: 'historyLimit 20 (default)', value: byDefault }, {
+          note: `${units(bytes)} WRU per write instead of ${units(byDefault)}`,
+        }),
+      );
+    }
+  }
   return {
     id: 'storage',
     title: '2. Storage calls per event (real worker handler on dynalite)',
@@ -170,6 +212,7 @@ function storageSectionOf(findings: StorageFindings, sizes: BenchSizes['storage'
           ? 'dynalite honours it for the table (it reports no index capacity, so due-index writes are computed from the items: 1 when an item enters or leaves the sparse index, 2 when its key moves).'
           : 'dynalite did not honour it: capacity is computed from item sizes only.'),
       'Item sizes follow DynamoDB\'s rules (names + values; numbers ≈ digits/2 + 1; lists and maps 3 bytes + 1 per element).',
+      'What-if history limits: the worker core (processBatch, MemoryStore) with `historyLimit` set, after 60 events; the size is that of the item DynamoStore would write. The history (20 entries of seq, type, outcome and an ISO time) is most of each item.',
       'Handler times are wall-clock on a shared box, with dynalite in the same process: they include the emulator\'s own CPU.',
     ],
     durationMs,
