@@ -91,8 +91,15 @@ export interface ChaosReport {
   readonly deadLettered: { readonly expected: number; readonly found: number; readonly missing: number; readonly wrongReason: number; readonly repeats: number };
   /** Good events dead-lettered with a Settle reason: must be 0. */
   readonly wronglyDeadLettered: number;
-  /** Messages SQS itself moved to the DLQ after maxReceiveCount receives (no Settle reason); correct under I4, excluded from the ledger. */
+  /** Messages SQS itself moved to the DLQ after maxReceiveCount receives (no Settle reason). */
   readonly redriven: number;
+  /**
+   * …of which the worker had applied (and saved) before the last receive's delete was lost: in the ledger once
+   * and in the DLQ. Not a lost or double update, but a redrive of that letter would apply it again.
+   */
+  readonly redrivenApplied: number;
+  /** Up to 20 descriptions of lost, double-applied or redriven events, for investigation. */
+  readonly anomalies: readonly string[];
   readonly durationMs: number;
   readonly eventsPerSecond: number;
 }
@@ -379,7 +386,17 @@ export class ChaosRun {
       MessageGroupId: event.group,
       MessageDeduplicationId: `e-${event.index}`,
     });
+    const began = Date.now();
+    let lastLog = began;
     for (let start = 0; start < events.length; start += 10) {
+      if (Date.now() - lastLog > 15_000) {
+        lastLog = Date.now();
+        const seconds = (lastLog - began) / 1000;
+        this.log(
+          `chaos: ${Math.round(seconds)} s, sent ${this.sent.length}/${events.length}, deleted ${this.counts.deleted}, ` +
+            `kills ${this.counts.kills}, ${Math.round(this.counts.deleted / seconds)} deletes/s`,
+        );
+      }
       await waitFor(
         () => (this.sent.length - this.counts.deleted <= this.options.maxBacklog ? true : undefined),
         this.options.drainTimeoutMs,
@@ -521,26 +538,46 @@ export class ChaosRun {
     let unexpected = 0;
     let lastSeqMismatches = 0;
     let effectsMissing = 0;
+    let redrivenApplied = 0;
+    const anomalies: string[] = [];
+    const note = (what: string, event: SentEvent) => {
+      if (anomalies.length < 20) {
+        anomalies.push(`${what}: ${event.group} ${event.kind} n=${event.n ?? '-'} seq=${event.sequenceNumber} handler deliveries=${this.receives.get(event.messageId ?? '') ?? 0}`);
+      }
+    };
     const groups = new Map<string, SentEvent[]>();
     for (const event of this.sent) groups.set(event.group, [...(groups.get(event.group) ?? []), event]);
     for (const [group, events] of groups) {
-      const expected = events.filter((event) => event.kind === 'good' && !redriven.has(event.index)).map((event) => event.n as number);
-      const log = items.get(group)?.log ?? [];
+      const item = items.get(group);
+      const log = item?.log ?? [];
       const counts = new Map<number, number>();
       for (const n of log) counts.set(n, (counts.get(n) ?? 0) + 1);
-      const wanted = new Set(expected);
-      lost += expected.filter((n) => !counts.has(n)).length;
-      for (const [n, count] of counts) {
-        if (!wanted.has(n)) unexpected += count;
-        else doubleApplied += count - 1;
+      const good = events.filter((event) => event.kind === 'good');
+      for (const event of good) {
+        const count = counts.get(event.n as number) ?? 0;
+        if (count === 0 && !redriven.has(event.index)) {
+          lost += 1;
+          note('lost', event);
+        }
+        if (count > 1) {
+          doubleApplied += count - 1;
+          note('applied twice', event);
+        }
+        if (count === 1 && redriven.has(event.index)) {
+          redrivenApplied += 1;
+          note('applied and redriven by SQS', event);
+        } else if (count === 0 && redriven.has(event.index)) note('redriven by SQS, not applied', event);
+        if (count > 0 && !this.effects.has(`${group}#${BigInt(event.sequenceNumber ?? '0')}`)) effectsMissing += 1;
       }
+      const known = new Set(good.map((event) => event.n));
+      unexpected += log.filter((n) => !known.has(n)).length;
       orderViolations += log.filter((n, index) => index > 0 && n < (log[index - 1] as number)).length;
-      const last = [...events].reverse().find((event) => !redriven.has(event.index));
-      const item = items.get(group);
-      if (item && last?.sequenceNumber !== undefined && BigInt(item.lastSeq) !== BigInt(last.sequenceNumber)) lastSeqMismatches += 1;
-      if (!item && expected.length > 0) lastSeqMismatches += 1;
-      for (const event of events) {
-        if (event.kind === 'good' && !redriven.has(event.index) && !this.effects.has(`${group}#${BigInt(event.sequenceNumber ?? '0')}`)) effectsMissing += 1;
+      // lastSeq is one of the group's events, no applied event lies beyond it, and whatever lies beyond it was redriven.
+      const at = item ? events.findIndex((event) => event.sequenceNumber !== undefined && BigInt(event.sequenceNumber) === BigInt(item.lastSeq)) : -1;
+      const lastApplied = events.reduce((last, event, index) => (event.kind === 'good' && counts.has(event.n as number) ? index : last), -1);
+      const beyond = events.slice(at + 1);
+      if ((item && at < 0) || lastApplied > at || beyond.some((event) => !redriven.has(event.index) && !(event.kind === 'poison' && reasonLetters.has(event.index)))) {
+        lastSeqMismatches += 1;
       }
     }
 
@@ -574,6 +611,8 @@ export class ChaosRun {
       deadLettered: { expected: poison.length, found: reasonLetters.size, missing, wrongReason, repeats },
       wronglyDeadLettered,
       redriven: redriven.size,
+      redrivenApplied,
+      anomalies,
       durationMs: Math.round(durationMs),
       eventsPerSecond: Math.round((this.sent.length / durationMs) * 1000),
     };
