@@ -64,9 +64,13 @@ export async function costSection(storage: StorageFindings, e2e: E2eFindings, mi
     const writeUnits = Math.max(1, Math.ceil(item.steadyBytes / 1024)) + item.indexWritesPerWrite;
     const transitionsPerEvent = (await microstepsPerEvent(machine, microstepEvents)) + 2;
     const stepFunctions = transitionsPerEvent * prices.stepFunctionsTransition * 1e6;
+    const dynamoPerEvent = (bytes: number, eventsPerGroupBatch: number) =>
+      ((Math.max(1, Math.ceil(bytes / 4096)) * prices.dynamoReadUnit + (Math.max(1, Math.ceil(bytes / 1024)) + item.indexWritesPerWrite) * prices.dynamoWriteUnit) /
+        eventsPerGroupBatch) *
+      1e6;
     for (const pattern of patterns) {
       const sqs = sqsRequestsPerEvent * prices.sqsFifoRequest * 1e6;
-      const dynamo = ((readUnits * prices.dynamoReadUnit + writeUnits * prices.dynamoWriteUnit) / pattern.eventsPerGroupBatch) * 1e6;
+      const dynamo = dynamoPerEvent(item.steadyBytes, pattern.eventsPerGroupBatch);
       const billedMs = Math.ceil(pattern.batchMs);
       const lambda = ((prices.lambdaRequest + (billedMs / 1000) * lambdaMemoryGb * prices.lambdaArmGbSecond) / recordsPerInvocation) * 1e6;
       const total = sqs + dynamo + lambda;
@@ -78,6 +82,15 @@ export async function costSection(storage: StorageFindings, e2e: E2eFindings, mi
             `Lambda ${formatNumber(lambda)} (${billedMs} ms per 10-record batch); SFN ${formatNumber(transitionsPerEvent)} transitions/event`,
         }),
       );
+      const smaller = item.byHistoryLimit[5];
+      if (pattern.eventsPerGroupBatch === 1 && smaller !== undefined) {
+        const whatIf = sqs + dynamoPerEvent(smaller, 1) + lambda;
+        figures.push(
+          compared(`${machine} · ${pattern.name} · what-if historyLimit 5`, whatIf, 'USD', { name: 'historyLimit 20 (default)', value: total }, {
+            note: `item ${formatNumber(smaller)} B instead of ${formatNumber(item.byHistoryLimit[20] ?? item.steadyBytes)} B (section 2)`,
+          }),
+        );
+      }
     }
   }
   const notes = [

@@ -162,7 +162,7 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
     notes: [
       'Rates are events per second of this process\'s CPU time (user + system, all threads, so GC helper threads count): the box is shared and wall time also counts the time other processes held the cores. Wall-clock medians are in the notes.',
       `Each round: ${sizes.instances} instances × ${sizes.eventsPerInstance} events per machine, fresh store; ${sizes.warmup} warm-up + ${sizes.rounds} measured rounds, contenders interleaved and rotated; GC forced between rounds.`,
-      'Batches run one after another; in a batch the groups run concurrently and the records of a group in order (all three contenders).',
+      'Batches run one after another; in a batch the groups run concurrently and the records of a group in order (every contender).',
       'Live actor: one actor per instance for the whole run, settled by the same per-region rule as the worker; never restores or saves. Naive: per event read → createActor(snapshot) → start → send → waitFor(hasTag resolve/reject or done) → getPersistedSnapshot → JSON.stringify → conditional write, on the same MemoryStore.',
       'The naive waitFor uses hasTag, a union over regions: for approval it returns while the finance budget check is still running (it does less work than a correct runtime, and persists an unsettled snapshot).',
       'MemoryStore deep-copies (structuredClone) the whole item on every read and write, history included; the naive item is a JSON string, which copies cheaply. The extra row per shape runs the same worker on JsonStore (bench/json-store.ts: the item kept as a JSON string, parsed on read, stringified on write) to show the test adapter\'s share.',
