@@ -157,12 +157,22 @@ export class InstanceSession {
   }
 
   private commit(snapshot: AnyMachineSnapshot): void {
+    const machine = this.definition.machine;
+    let persisted: PersistedSnapshot | undefined;
+    let tags: string[] | undefined;
+    // Only the last settled state of a group is written (or, after a failure, restored): persist lazily,
+    // unless children are alive, whose state a later (failing) event could change before we read it.
+    if (Object.keys(snapshot.children).length > 0) persisted = machine.getPersistedSnapshot(snapshot) as unknown as PersistedSnapshot;
     this.committed = {
       machineVersion: this.definition.version,
-      snapshot: this.actor.getPersistedSnapshot() as unknown as PersistedSnapshot,
+      get snapshot() {
+        return (persisted ??= machine.getPersistedSnapshot(snapshot) as unknown as PersistedSnapshot);
+      },
       status: snapshot.status,
       value: snapshot.value,
-      tags: [...snapshot.tags].sort(),
+      get tags() {
+        return (tags ??= [...snapshot.tags].sort());
+      },
       timers: this.book.collect(this.actor, this.now()),
     };
   }

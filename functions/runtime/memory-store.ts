@@ -1,36 +1,40 @@
 import { VersionConflictError } from './errors.ts';
 import type { DueInstance, InstanceRecord, InstanceStore } from './store.ts';
 
-/** An in-memory {@link InstanceStore} with the same contract as DynamoDB: for tests and benchmarks. */
+/**
+ * An in-memory {@link InstanceStore} with the same contract as DynamoDB: for tests and benchmarks.
+ * Items are kept as JSON, as a real store serializes them (and `undefined` is dropped, as on DynamoDB).
+ */
 export class MemoryStore implements InstanceStore {
-  private readonly items = new Map<string, InstanceRecord>();
+  private readonly items = new Map<string, { readonly version: number; readonly due: DueInstance | undefined; readonly shard: string | undefined; readonly json: string }>();
   /** Calls made, by kind: tests assert the worker's 1 read + 1 write per group per batch. */
   readonly calls = { read: 0, write: 0, findDue: 0 };
 
   async read(pk: string): Promise<InstanceRecord | undefined> {
     this.calls.read += 1;
     const item = this.items.get(pk);
-    return item && structuredClone(item);
+    return item && (JSON.parse(item.json) as InstanceRecord);
   }
 
   async write(record: InstanceRecord, expectedVersion: number | undefined): Promise<void> {
     this.calls.write += 1;
     const current = this.items.get(record.pk);
     if (current?.version !== expectedVersion) throw new VersionConflictError(record.pk, expectedVersion);
-    this.items.set(record.pk, structuredClone(record));
+    const due = record.wakeAt === undefined ? undefined : { pk: record.pk, wakeAt: record.wakeAt };
+    this.items.set(record.pk, { version: record.version, due, shard: record.wakeShard, json: JSON.stringify(record) });
   }
 
   async findDue(shard: string, now: number, limit: number): Promise<DueInstance[]> {
     this.calls.findDue += 1;
     const due: DueInstance[] = [];
     for (const item of this.items.values()) {
-      if (item.wakeShard === shard && item.wakeAt !== undefined && item.wakeAt <= now) due.push({ pk: item.pk, wakeAt: item.wakeAt });
+      if (item.shard === shard && item.due && item.due.wakeAt <= now) due.push(item.due);
     }
     return due.sort((a, b) => a.wakeAt - b.wakeAt).slice(0, limit);
   }
 
   /** Every stored record (copies), for assertions. */
   all(): InstanceRecord[] {
-    return [...this.items.values()].map((item) => structuredClone(item));
+    return [...this.items.values()].map((item) => JSON.parse(item.json) as InstanceRecord);
   }
 }

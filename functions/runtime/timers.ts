@@ -72,8 +72,16 @@ interface ScheduledEvent {
   readonly id: string;
 }
 
-function scheduledEvents(actor: AnyActorRef): Record<string, ScheduledEvent> {
-  return (actor.system.getSnapshot() as { _scheduledEvents: Record<string, ScheduledEvent> })._scheduledEvents;
+type ScheduledEvents = Record<string, ScheduledEvent>;
+
+/**
+ * XState's pending delayed events. `system.getSnapshot()` copies the map on every call; the worker reads it
+ * after every event, so it reads the system's own map when it is there (XState is pinned, and the timer
+ * tests fail if this internal moves).
+ */
+function scheduledEvents(actor: AnyActorRef): ScheduledEvents {
+  const system = actor.system as { _snapshot?: { _scheduledEvents?: ScheduledEvents }; getSnapshot(): unknown };
+  return system._snapshot?._scheduledEvents ?? (system.getSnapshot() as { _scheduledEvents: ScheduledEvents })._scheduledEvents;
 }
 
 /**
