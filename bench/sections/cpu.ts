@@ -10,7 +10,6 @@ import type { MachineRegistry } from '../../functions/runtime/registry.ts';
 import { registry } from '../../machines/index.ts';
 import { LiveActors, NaiveRuntime, runBatches, type FinalState } from '../baselines.ts';
 import { compare, type Contender } from '../harness.ts';
-import { JsonStore } from '../json-store.ts';
 import type { BenchSizes } from '../options.ts';
 import { compared, formatNumber, type Figure, type Section } from '../report.ts';
 import {
@@ -42,13 +41,13 @@ export async function runWorker(core: WorkerCore, records: readonly import('aws-
   return retried;
 }
 
-function workerContender(batches: readonly PlannedBatch[], store: 'memory' | 'json' = 'memory'): Contender {
+function workerContender(batches: readonly PlannedBatch[]): Contender {
   const records = toRecords(batches);
   const events = countEvents(batches);
   return {
-    name: store === 'memory' ? 'worker' : 'worker-json',
+    name: 'worker',
     prepare: async () => {
-      const core = store === 'memory' ? workerCore(registry) : { ...workerCore(registry), store: new JsonStore() };
+      const core = workerCore(registry);
       let retried = 0;
       return {
         run: async () => {
@@ -130,12 +129,11 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
     if (!check.naive) disagreements.push(`${machine}: the naive baseline's end states differ from the live actor's`);
     for (const shape of cpuShapes) {
       const batches = plan(instances, sizes.eventsPerInstance, shape);
-      const stats = await compare([workerContender(batches), workerContender(batches, 'json'), liveContender(batches), naiveContender(batches)], { ...sizes, clock: 'cpu' });
+      const stats = await compare([workerContender(batches), liveContender(batches), naiveContender(batches)], { ...sizes, clock: 'cpu' });
       const worker = stats.get('worker');
-      const workerJson = stats.get('worker-json');
       const live = stats.get('live');
       const naive = stats.get('naive');
-      if (!worker || !workerJson || !live || !naive) throw new Error('a contender produced no figures');
+      if (!worker || !live || !naive) throw new Error('a contender produced no figures');
       const spread =
         `worker ${formatNumber(1e6 / worker.median)} CPU-µs/event, rounds ${formatNumber(worker.min)}–${formatNumber(worker.max)}/s; ` +
         `wall-clock: worker ${formatNumber(worker.wallMedian)}/s, live ${formatNumber(live.wallMedian)}/s, naive ${formatNumber(naive.wallMedian)}/s`;
@@ -148,9 +146,6 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
         }),
         compared(`${machine} · ${shape.name} · worker vs naive`, worker.median, 'events/CPU-s', { name: 'naive', value: naive.median }, {
           goal: { text: '≥ 1.5 × naive', met: vsNaive >= 1.5 },
-        }),
-        compared(`${machine} · ${shape.name} · worker on a JSON-string store`, workerJson.median, 'events/CPU-s', { name: 'worker on MemoryStore', value: worker.median }, {
-          note: `attribution: the store's copies; vs live ${formatNumber(workerJson.median / live.median)}×, vs naive ${formatNumber(workerJson.median / naive.median)}×`,
         }),
       );
     }
@@ -165,7 +160,7 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
       'Batches run one after another; in a batch the groups run concurrently and the records of a group in order (every contender).',
       'Live actor: one actor per instance for the whole run, settled by the same per-region rule as the worker; never restores or saves. Naive: per event read → createActor(snapshot) → start → send → waitFor(hasTag resolve/reject or done) → getPersistedSnapshot → JSON.stringify → conditional write, on the same MemoryStore.',
       'The naive waitFor uses hasTag, a union over regions: for approval it returns while the finance budget check is still running (it does less work than a correct runtime, and persists an unsettled snapshot).',
-      'MemoryStore deep-copies (structuredClone) the whole item on every read and write, history included; the naive item is a JSON string, which copies cheaply. The extra row per shape runs the same worker on JsonStore (bench/json-store.ts: the item kept as a JSON string, parsed on read, stringified on write) to show the test adapter\'s share.',
+      'MemoryStore keeps each item as JSON (stringified on write, parsed on read), as a real store serialises it; the naive item is a small record holding the snapshot\'s JSON string.',
       disagreements.length === 0
         ? 'Check: after the same stream, the worker and the naive baseline end in the same state value and context as the live actors, for every instance.'
         : `Check FAILED: ${disagreements.join('; ')}.`,
