@@ -2,7 +2,8 @@
  * A simulated SQS FIFO queue for the property tests: message groups in send order, sequence numbers
  * beyond 2^53, receive counts, and batches made of the heads of several groups. Unlike the real one it
  * never loses a message on its own: every fault (a lost delete, a crash, a second consumer) is the
- * test's explicit choice, so the property can say exactly what was sent and what must be stored.
+ * test's explicit choice, so the property can say exactly what was sent and what must be stored. It
+ * refuses a receive beyond maxReceiveCount, where SQS would redrive: the test keeps its faults short of it.
  */
 import type { SQSRecord } from 'aws-lambda';
 import { fifoRecord } from '../support/records.ts';
@@ -21,6 +22,9 @@ export class SimulatedFifoQueue {
   private readonly byId = new Map<string, QueuedMessage>();
   // 18e18 and 18e18 + 1 are the same JS number: a worker comparing as numbers would skip events.
   private nextSequence = 18_000_000_000_000_000_000n;
+
+  /** The redrive policy's maxReceiveCount: a message is never received more often. */
+  constructor(readonly maxReceiveCount: number) {}
 
   send(groupId: string, body: string): QueuedMessage {
     this.nextSequence += 1n + (this.nextSequence % 3n);
@@ -53,7 +57,7 @@ export class SimulatedFifoQueue {
    * One receive: up to `size` records from the heads of the groups, the groups in an order and with a
    * number of records each chosen by `choices`, each group's records in order (what FIFO guarantees).
    */
-  receive(size: number, choices: readonly number[]): SQSRecord[] {
+  receive(size: number, choices: readonly number[], options: { lastReceive?: boolean } = {}): SQSRecord[] {
     const choice = (index: number) => choices[index % Math.max(1, choices.length)] ?? index;
     const ready = [...this.groups.entries()].filter(([, messages]) => messages.length > 0);
     const order = ready
@@ -65,6 +69,10 @@ export class SimulatedFifoQueue {
       if (room <= 0) break;
       const count = 1 + (choice(index + 7) % Math.min(room, messages.length));
       taken.push(...messages.slice(0, count));
+    }
+    if (options.lastReceive) {
+      // Earlier receives went to consumers that never reported back (a killed poller's open long poll).
+      for (const message of taken) message.receiveCount = Math.max(message.receiveCount, this.maxReceiveCount - 1);
     }
     return taken.map((message) => this.deliver(message));
   }
@@ -88,6 +96,10 @@ export class SimulatedFifoQueue {
   }
 
   private deliver(message: QueuedMessage): SQSRecord {
+    if (message.receiveCount >= this.maxReceiveCount) {
+      // SQS would move it to the DLQ instead: the test must not schedule a fault that leads here.
+      throw new Error(`${message.messageId} of ${message.groupId} would be received a ${this.maxReceiveCount + 1}th time: SQS redrives it`);
+    }
     message.receiveCount += 1;
     return fifoRecord(message.groupId, message.sequenceNumber, message.body, {
       receiveCount: message.receiveCount,

@@ -5,95 +5,61 @@ import type { SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
 import { MemoryDeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
+import { RetryableError } from '../../functions/runtime/errors.ts';
 import { MemoryStore } from '../../functions/runtime/memory-store.ts';
 import { processBatch, type WorkerCore } from '../../functions/runtime/process-batch.ts';
-import { defineRegistry, type MachineRegistry } from '../../functions/runtime/registry.ts';
+import { defineRegistry } from '../../functions/runtime/registry.ts';
+import type { InstanceStore } from '../../functions/runtime/store.ts';
 import { fifoRecord, sequence } from '../support/records.ts';
 
-const tally = setup({ types: { context: {} as { n: number }, events: {} as { type: 'OK'; payload?: { size: number } } } }).createMachine({
-  id: 'tally',
-  context: { n: 0 },
-  initial: 'idle',
-  states: { idle: { tags: ['resolve'], on: { OK: { actions: assign({ n: ({ context }) => context.n + 1 }) } } } },
+const registry = defineRegistry({
+  tally: {
+    version: 1,
+    machine: setup({ types: { context: {} as { n: number }, events: {} as { type: 'OK' } } }).createMachine({
+      id: 'tally',
+      context: { n: 0 },
+      initial: 'idle',
+      states: { idle: { tags: ['resolve'], on: { OK: { actions: assign({ n: ({ context }) => context.n + 1 }) } } } },
+    }),
+  },
 });
 
-function makeCore(registry: MachineRegistry) {
-  const store = new MemoryStore();
-  const deadLetters = new MemoryDeadLetterQueue();
-  const core: WorkerCore = { registry, store, deadLetters, now: () => 0, maxReceiveCount: 5, wakeShards: 8 };
-  return { core, store, deadLetters, run: (records: SQSRecord[]) => processBatch(records, core, () => 2_000) };
-}
-
 describe('worker regressions (open)', () => {
-  it('dead-letters an event whose validateEvent throws, on the first receive, naming the instance', async () => {
-    // Bug: applyRecord (process-batch.ts) calls definition.validateEvent() outside any error mapping. A validator
-    // that throws on a malformed event (here: `event.payload.size` on an event without payload — the usual way
-    // a hand-written validator fails) escapes as a plain Error, asPermanent() treats it as retryable, the
-    // instance's group is blocked for maxReceiveCount receives, and the letter finally says
-    // "Cannot read properties of undefined (reading 'size') Gave up after 5 receives (TypeError)." — naming
-    // neither the instance nor a fix. Fix: in applyRecord, wrap the call —
-    //   let problem: string | undefined;
-    //   try { problem = definition.validateEvent?.(message.event); }
-    //   catch (error) {
-    //     const { name, message: text } = describeError(error);
-    //     throw new PermanentError('schema-violation', `validateEvent of machine '${key.machine}' threw ${name}: ${text} ` +
-    //       `on event '${message.event.type}' for instance ${key.key}. Make it return a message for bad input ` +
-    //       'instead of throwing, then redrive the event from the DLQ.', { instanceKey: key.key, cause: error });
-    //   }
-    const { run, store, deadLetters } = makeCore(
-      defineRegistry({ tally: { machine: tally, version: 1, validateEvent: (event) => ((event.payload as { size: number }).size > 3 ? 'too big' : undefined) } }),
-    );
+  it('does not dead-letter an event whose write was saved although it reported a failure, on the last receive', async () => {
+    // Bug: since 5bd3bbf, a group-level failure on a record's last receive dead-letters the record with
+    // 'retries-exhausted'. When the failure is an ambiguous write — DynamoDB applied the PutItem, but the
+    // response was lost (a client timeout, a reset connection) and the store reports storage-unavailable —
+    // the event *was* applied and saved, yet it lands in the DLQ with a reason that invites a redrive, and a
+    // redriven copy carries a new SequenceNumber, so it would be applied a second time (I2). (Before 5bd3bbf
+    // SQS's own redrive did the same without a reason; the chaos run saw that once in 100,000 events.)
+    // Fix: in processGroup's last-receive path (process-batch.ts), re-read the instance first, best effort:
+    //   const current = await core.store.read(key.key).catch(() => undefined);
+    //   const handled = current ? BigInt(current.lastSeq) : -1n;
+    // and acknowledge (neither retry nor dead-letter) every record with sequenceOf(record) <= handled: it was
+    // applied, recorded as ignored or dead-lettered by an earlier attempt. Dead-letter only the others, and
+    // when the re-read itself failed say in the reason that the event may already be applied (compare its
+    // settle-sequence-number with the instance's lastSeq before redriving).
+    // Once fixed, set ambiguousWriteOnLastReceive = true in delivery.test.ts: the property then covers it
+    // (today it shrinks to one ignored RETRY delivered on its last receive with an ambiguous write).
+    const saved = new MemoryStore();
+    const store: InstanceStore = {
+      read: (pk) => saved.read(pk),
+      findDue: (shard, now, limit) => saved.findDue(shard, now, limit),
+      write: async (record, expectedVersion) => {
+        await saved.write(record, expectedVersion);
+        throw new RetryableError('storage-unavailable', `DynamoDB call for ${record.pk} failed with TimeoutError: socket hang up.`, {
+          instanceKey: record.pk,
+        });
+      },
+    };
+    const deadLetters = new MemoryDeadLetterQueue();
+    const core: WorkerCore = { registry, store, deadLetters, now: () => 0, maxReceiveCount: 5, wakeShards: 8 };
+    const lastReceive: SQSRecord = fifoRecord('tally/a1', sequence(1), { type: 'OK' }, { receiveCount: 5 });
 
-    const response = await run([
-      fifoRecord('tally/t1', sequence(1), { type: 'OK', payload: { size: 1 } }),
-      fifoRecord('tally/t1', sequence(2), { type: 'OK' }),
-      fifoRecord('tally/t1', sequence(3), { type: 'OK', payload: { size: 2 } }),
-    ]);
+    const response = await processBatch([lastReceive], core, () => 2_000);
 
+    expect((await saved.read('tally/a1'))?.snapshot.context).toEqual({ n: 1 });
+    expect(deadLetters.letters.map((letter) => `${letter.error.code}: ${letter.error.message}`)).toEqual([]);
     expect(response.batchItemFailures).toEqual([]);
-    expect(deadLetters.letters.map((letter) => letter.error.code)).toEqual(['schema-violation']);
-    expect(deadLetters.letters[0]?.error.message).toContain('tally/t1');
-    expect(deadLetters.letters[0]?.error.message).toContain("reading 'size'");
-    expect((await store.read('tally/t1'))?.snapshot.context).toEqual({ n: 2 });
-  });
-
-  it("dead-letters the events of an instance whose migrate() throws, with a reason, instead of leaving them to SQS's redrive", async () => {
-    // Bug: InstanceSession.open (instance.ts, migrate()) calls definition.migrate() unguarded. When it throws,
-    // runGroup rethrows the plain Error (`if (!isPermanent(error)) throw error;`), processGroup hands every record
-    // back to SQS — on every receive, including the last, since asPermanent() only sees per-record errors — so
-    // after maxReceiveCount receives SQS moves each event of that instance to the DLQ with no settle-error and no
-    // settle-reason (I4), each after blocking the group for maxReceiveCount × the visibility timeout.
-    // Fix: in instance.ts migrate(), wrap the call —
-    //   let migrated: PersistedSnapshot | undefined;
-    //   try { migrated = definition.migrate?.(stored.snapshot, stored.machineVersion); }
-    //   catch (error) {
-    //     throw new PermanentError('unknown-machine-version', `migrate() of machine '${key.machine}' threw ` +
-    //       `${describeError(error).message} on instance ${key.key}, saved by version ${stored.machineVersion}. ` +
-    //       'Fix migrate() for that version and redrive the events from the DLQ.', { instanceKey: key.key, cause: error });
-    //   }
-    // (More generally, processGroup could dead-letter with 'retries-exhausted' and the error's description any
-    // record still failing on its last receive, so that no failure path ends in a reason-less SQS redrive.)
-    const v1 = makeCore(defineRegistry({ tally: { machine: tally, version: 1 } }));
-    await v1.run([fifoRecord('tally/m1', sequence(1), { type: 'OK' })]);
-    const saved = await v1.store.read('tally/m1');
-    const v2 = makeCore(
-      defineRegistry({
-        tally: {
-          machine: tally,
-          version: 2,
-          migrate: () => {
-            throw new Error('the v1 layout is not supported');
-          },
-        },
-      }),
-    );
-    if (saved) await v2.store.write(saved, undefined);
-
-    const response = await v2.run([fifoRecord('tally/m1', sequence(2), { type: 'OK' })]);
-
-    expect(response.batchItemFailures).toEqual([]);
-    expect(v2.deadLetters.letters.map((letter) => letter.error.code)).toEqual(['unknown-machine-version']);
-    expect(v2.deadLetters.letters[0]?.error.message).toContain('tally/m1');
-    expect(v2.deadLetters.letters[0]?.error.message).toContain('the v1 layout is not supported');
   });
 });
