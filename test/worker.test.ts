@@ -354,6 +354,27 @@ describe('worker', () => {
     expect((await stored(v1.store, 'faulty/m1')).machineVersion).toBe(1);
   });
 
+  it('acknowledges, not dead-letters, a last-receive record whose failed write landed after all', async () => {
+    // Bug: an ambiguous write (DynamoDB applied it, the response was lost) on the last receive was dead-lettered
+    // although saved; a redriven copy gets a new SequenceNumber and would be applied twice.
+    const { core, store, deadLetters } = makeCore();
+    const ambiguous: InstanceStore = {
+      read: (pk) => store.read(pk),
+      write: async (record, expected) => {
+        await store.write(record, expected);
+        throw new RetryableError('storage-unavailable', 'DynamoDB call for counter/amb failed with TimeoutError: socket hang up.');
+      },
+      findDue: (shard, now, limit) => store.findDue(shard, now, limit),
+    };
+    const record = fifoRecord('counter/amb', sequence(1), { type: 'COUNT' }, { receiveCount: 5 });
+
+    const response = await processBatch([record], { ...core, store: ambiguous }, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(deadLetters.letters).toEqual([]);
+    expect((await stored(store, 'counter/amb')).snapshot.context).toEqual({ count: 2 });
+  });
+
   it('reads once and writes once per group per batch, however many events the group holds', async () => {
     const { core, store } = makeCore();
     const records = [

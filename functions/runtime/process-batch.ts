@@ -93,17 +93,40 @@ async function processGroup(
         error: describeError(error),
         retryable,
       });
-      // A record on its last receive is dead-lettered here with the reason; SQS's own redrive would carry none.
-      const retried: string[] = [];
-      const undelivered: string[] = [];
-      for (const record of records) {
-        const permanent = asPermanent(error, record, core.maxReceiveCount);
-        if (permanent) undelivered.push(...(await deadLetterEach([record], permanent, core)));
-        else retried.push(record.messageId);
-      }
-      return [...retried, ...undelivered];
+      return lastReceiveOrRetry(key, records, error, core);
     }
   }
+}
+
+/**
+ * After a group failed as a whole: a record on its last receive is dead-lettered here with the reason (SQS's
+ * own redrive would carry none); the others go back to SQS. A failed write may still have landed (the
+ * response was lost), so the instance is read again first: a record it already covers is acknowledged, never
+ * dead-lettered, since a redriven copy would carry a new SequenceNumber and be applied twice.
+ */
+async function lastReceiveOrRetry(key: InstanceKey, records: readonly SQSRecord[], error: unknown, core: WorkerCore): Promise<string[]> {
+  const verdicts = records.map((record) => ({ record, permanent: asPermanent(error, record, core.maxReceiveCount) }));
+  if (verdicts.every(({ permanent }) => !permanent)) return records.map((record) => record.messageId);
+  const handled = await core.store.read(key.key).then(
+    (item) => (item ? BigInt(item.lastSeq) : -1n),
+    () => undefined,
+  );
+  const failed: string[] = [];
+  for (const { record, permanent } of verdicts) {
+    if (handled !== undefined && sequenceOf(record) <= handled) continue; // saved after all
+    if (!permanent) failed.push(record.messageId);
+    else if (handled !== undefined) failed.push(...(await deadLetterEach([record], permanent, core)));
+    else {
+      const unsure = new PermanentError(
+        permanent.code,
+        `${permanent.message} The instance could not be read back either, so the event may already be applied: ` +
+          "compare its settle-sequence-number with the instance's lastSeq before redriving it.",
+        { instanceKey: key.key, cause: error },
+      );
+      failed.push(...(await deadLetterEach([record], unsure, core)));
+    }
+  }
+  return failed;
 }
 
 /**
