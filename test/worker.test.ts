@@ -375,6 +375,15 @@ describe('worker', () => {
     expect((await stored(store, 'counter/amb')).snapshot.context).toEqual({ count: 2 });
   });
 
+  it('keeps no history when historyLimit is 0', async () => {
+    // Bug: slice(-0) is slice(0), so a limit of 0 kept the whole history and the item grew without bound.
+    const { core, store } = makeCore({ historyLimit: 0 });
+
+    await processBatch([fifoRecord('counter/nohist', sequence(1), { type: 'COUNT' })], core, budget());
+
+    expect((await stored(store, 'counter/nohist')).history).toEqual([]);
+  });
+
   it('reads once and writes once per group per batch, however many events the group holds', async () => {
     const { core, store } = makeCore();
     const records = [

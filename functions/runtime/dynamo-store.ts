@@ -10,8 +10,11 @@ import type { DueInstance, InstanceRecord, InstanceStore } from './store.ts';
 const instanceDoesNotExist = 'attribute_not_exists(pk)';
 const versionIsUnchanged = '#version = :expected';
 
-/** Snapshots above this many bytes of JSON are stored gzipped, so instances stay well under the 400 KB item limit. */
-export const compressAboveBytes = 64 * 1024;
+/**
+ * Snapshots above this many bytes of JSON are stored gzipped: DynamoDB bills a write unit per KB, and gzip
+ * takes a 10 KB context from 12 units to 4 (docs/PERFORMANCE.md). Smaller ones stay readable in `get-item`.
+ */
+export const compressAboveBytes = 4 * 1024;
 /** What the compressed snapshot may take, leaving room for the rest of the item. */
 export const maxCompressedBytes = 350 * 1024;
 

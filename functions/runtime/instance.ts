@@ -146,7 +146,7 @@ export class InstanceSession {
       const result = await step(deadline);
       const snapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
       if (snapshot.status === 'error') throw this.machineError(eventType, snapshot.error);
-      this.commit(snapshot);
+      if (result === 'applied' || !this.committed) this.commit(snapshot); // an ignored event changed nothing
       return { eventType, outcome: result === 'ignored' ? 'ignored' : settledOutcome(snapshot), from, to: snapshot.value };
     } catch (error) {
       this.rebuild();

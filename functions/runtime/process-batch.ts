@@ -30,7 +30,7 @@ export interface WorkerCore {
   /** Must equal the queue's redrive `maxReceiveCount`: on the last receive a retryable failure is dead-lettered with its reason. */
   readonly maxReceiveCount: number;
   readonly wakeShards: number;
-  /** How many applied events each instance keeps in `history`. @default 20 */
+  /** How many handled events each instance keeps in `history` (0: none). @default 20 */
   readonly historyLimit?: number;
   /** Re-reads after a version conflict before the group is left to SQS to retry. @default 2 */
   readonly conflictRetries?: number;
@@ -210,7 +210,7 @@ async function runGroup(
         outcome: last?.outcome,
         wakeAt: state.timers[0]?.fireAt,
         wakeShard: state.timers.length > 0 ? wakeShardOf(key.key, core.wakeShards) : undefined,
-        history: history.slice(-(core.historyLimit ?? 20)),
+        history: history.slice(Math.max(0, history.length - (core.historyLimit ?? 20))),
         createdAt: stored?.createdAt ?? now,
         updatedAt: now,
       };

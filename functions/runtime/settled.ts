@@ -6,11 +6,16 @@ export const rejectTag = 'reject';
 /** How an event ended for its instance. */
 export type Outcome = 'resolve' | 'reject' | 'done' | 'error' | 'ignored';
 
-/** The active leaves: one per active region. */
+const leavesOf = new WeakMap<AnyMachineSnapshot, AnyStateNode[]>();
+
+/** The active leaves: one per active region. Snapshots are immutable, so they are computed once each. */
 function activeLeaves(snapshot: AnyMachineSnapshot): AnyStateNode[] {
-  return getStateNodes(snapshot.machine.root, snapshot.value).filter(
-    (node) => node.type === 'atomic' || node.type === 'final',
-  );
+  let leaves = leavesOf.get(snapshot);
+  if (!leaves) {
+    leaves = getStateNodes(snapshot.machine.root, snapshot.value).filter((node) => node.type === 'atomic' || node.type === 'final');
+    leavesOf.set(snapshot, leaves);
+  }
+  return leaves;
 }
 
 function carries(node: AnyStateNode, tag: string): boolean {
