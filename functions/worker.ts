@@ -53,6 +53,7 @@ export function createWorkerHandler(options: WorkerOptions): WorkerHandler {
     now: options.now ?? Date.now,
     maxReceiveCount: config.maxReceiveCount,
     wakeShards: config.wakeShards,
+    historyLimit: config.historyLimit,
     logger: options.logger,
     onApplied: (event) => {
       metrics?.addMetric(event.outcome === 'ignored' ? 'EventsIgnored' : 'EventsApplied', MetricUnit.Count, 1);

@@ -19,6 +19,7 @@ describe('configFromEnvironment', () => {
       maxReceiveCount: 5,
       settleMarginMs: 2000,
       wakeShards: 8,
+      historyLimit: 20,
     });
   });
 });

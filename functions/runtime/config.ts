@@ -20,6 +20,11 @@ export interface SettleConfig {
   readonly settleMarginMs: number;
   /** `SETTLE_WAKE_SHARDS`: shards of the due index. @default 8 */
   readonly wakeShards: number;
+  /**
+   * `SETTLE_HISTORY_LIMIT`: events kept in each instance's `history`. Each entry is ≈ 70 bytes of the item,
+   * and DynamoDB bills a write unit per KB: 5 keeps the example items within one unit. @default 20
+   */
+  readonly historyLimit: number;
 }
 
 export const environmentVariables = {
@@ -29,6 +34,7 @@ export const environmentVariables = {
   maxReceiveCount: 'SETTLE_MAX_RECEIVE_COUNT',
   settleMarginMs: 'SETTLE_MARGIN_MS',
   wakeShards: 'SETTLE_WAKE_SHARDS',
+  historyLimit: 'SETTLE_HISTORY_LIMIT',
 } as const;
 
 /** Which function reads the settings: each needs its own queue URL, and only that one. */
@@ -60,6 +66,7 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env, role
     maxReceiveCount: wholeNumber(environmentVariables.maxReceiveCount, maxReceiveCount, 1),
     settleMarginMs: wholeNumber(environmentVariables.settleMarginMs, 2000, 0),
     wakeShards: wholeNumber(environmentVariables.wakeShards, tableDefinition.wakeShards, 1),
+    historyLimit: wholeNumber(environmentVariables.historyLimit, 20, 0),
   };
   if (problems.length > 0) {
     throw new Error(
