@@ -86,12 +86,10 @@ async function processGroup(
     try {
       return await runGroup(key, definition, records, core, budget);
     } catch (error) {
-      const retryable = !isPermanent(error);
       if (error instanceof VersionConflictError && attempt < retries) continue;
-      (core.logger ?? silent).warn('Group left to SQS to retry', {
+      (core.logger ?? silent).warn('The instance could not be read or saved; its records are retried or, on their last receive, dead-lettered', {
         instanceKey: key.key,
         error: describeError(error),
-        retryable,
       });
       return lastReceiveOrRetry(key, records, error, core);
     }
@@ -130,8 +128,8 @@ async function lastReceiveOrRetry(key: InstanceKey, records: readonly SQSRecord[
 }
 
 /**
- * One attempt at a group: read, apply each new record, write. Throws (and writes nothing) when the read
- * or the write fails; the caller then retries or hands every record back to SQS.
+ * One attempt at a group: read, apply each new record, write. Throws when the read or the write fails;
+ * the caller then tries again (a version conflict) or gives the records up to {@link lastReceiveOrRetry}.
  */
 async function runGroup(
   key: InstanceKey,
