@@ -46,7 +46,7 @@ async function queuePairs(queueUrl: string, properties: Record<string, unknown>)
   const pairs: [string, string, string][] = [];
   for (const [name, value] of Object.entries(properties)) {
     if (typeof value === 'object') continue; // references and policies are compared separately
-    const reported = Attributes[name];
+    const reported = (Attributes as Record<string, string | undefined>)[name];
     if (reported !== undefined) pairs.push([name, String(value), reported]);
   }
   return pairs;
