@@ -8,5 +8,6 @@ export default defineConfig({
     // Integration suites start their own emulators on port 0; two cores are plenty for two forks.
     pool: 'forks',
     maxWorkers: 2,
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
