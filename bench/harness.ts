@@ -129,17 +129,8 @@ export async function withPeakHeap<T>(work: () => Promise<T>, everyMs = 5): Prom
   }
 }
 
-/** A seeded PRNG (mulberry32), so every run and every contender sees the same "random" choices. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG, so every run and every contender sees the same "random" choices. */
+export { seededRandom } from '../test/support/random.ts';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

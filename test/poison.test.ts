@@ -7,7 +7,7 @@
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assign, createActor, fromPromise, setup } from 'xstate';
+import { createActor, setup } from 'xstate';
 import type { SQSRecord } from 'aws-lambda';
 import { MemoryDeadLetterQueue, type DeadLetter } from '../functions/runtime/dead-letters.ts';
 import type { PermanentCode } from '../functions/runtime/errors.ts';
@@ -19,9 +19,8 @@ import type { InstanceRecord } from '../functions/runtime/store.ts';
 import { silentLogger } from '../functions/local/log.ts';
 import { startLocalStack, type LocalStack } from '../functions/local/stack.ts';
 import { registry } from '../machines/index.ts';
+import { faultyMachine } from './support/faulty.ts';
 import { fifoRecord, sequence } from './support/records.ts';
-
-const never = () => new Promise<never>(() => undefined);
 
 /** A state the current `flow` machine no longer has: snapshots saved in it no longer fit. */
 const flowStates = {
@@ -38,50 +37,7 @@ const flowNow = setup({}).createMachine({ id: 'flow', initial: 'start', states: 
 /** Machines that misbehave on purpose, next to the example machines. */
 const poisonRegistry = defineRegistry({
   ...registry,
-  faulty: {
-    version: 1,
-    machine: setup({
-      types: {
-        context: {} as { n: number },
-        events: {} as { type: 'OK' } | { type: 'ACTION_THROWS' } | { type: 'GUARD_THROWS' } | { type: 'INVOKE_THROWS' } | { type: 'HANG' },
-      },
-      actions: {
-        explode: () => {
-          throw new TypeError('the ledger is closed');
-        },
-      },
-      guards: {
-        exploding: () => {
-          throw new RangeError('the guard cannot decide');
-        },
-      },
-      actors: {
-        failing: fromPromise<never>(async () => {
-          throw new Error('the payment provider is down');
-        }),
-        hang: fromPromise(never),
-      },
-    }).createMachine({
-      id: 'faulty',
-      context: { n: 0 },
-      initial: 'idle',
-      states: {
-        idle: {
-          tags: ['resolve'],
-          on: {
-            OK: { actions: assign({ n: ({ context }) => context.n + 1 }) },
-            ACTION_THROWS: { actions: 'explode' },
-            GUARD_THROWS: { guard: 'exploding', target: 'idle' },
-            INVOKE_THROWS: 'calling',
-            HANG: 'hanging',
-          },
-        },
-        // No onError: a rejection puts the whole machine into status 'error'.
-        calling: { invoke: { src: 'failing', onDone: 'idle' } },
-        hanging: { invoke: { src: 'hang' } },
-      },
-    }),
-  },
+  faulty: { version: 1, machine: faultyMachine },
   flow: { version: 1, machine: flowNow },
 });
 

@@ -12,6 +12,7 @@ import { MemoryStore } from '../functions/runtime/memory-store.ts';
 import { processBatch } from '../functions/runtime/process-batch.ts';
 import type { InstanceRecord, InstanceStore } from '../functions/runtime/store.ts';
 import { registry } from '../machines/index.ts';
+import { racingStore } from './support/racing-store.ts';
 import { fifoRecord, sequence } from './support/records.ts';
 
 /** A DynamoStore on a fresh table of an emulator started for this suite. */
@@ -163,24 +164,7 @@ describe.each(['memory', 'dynalite', 'DynamoDB Local'] as const)('InstanceStore 
     // left. Either may win (DynamoDB Local sometimes lets the two-event batch through first).
     const pk = uniquePk();
     const shared = store();
-    let reads = 0;
-    let conflicts = 0;
-    let release!: () => void;
-    const bothRead = new Promise<void>((resolve) => (release = resolve));
-    const racing: InstanceStore = {
-      read: async (key) => {
-        const found = await shared.read(key);
-        if (++reads === 2) release();
-        if (reads <= 2) await bothRead;
-        return found;
-      },
-      write: (r, v) =>
-        shared.write(r, v).catch((error: unknown) => {
-          if (error instanceof VersionConflictError) conflicts += 1;
-          throw error;
-        }),
-      findDue: (s, n, l) => shared.findDue(s, n, l),
-    };
+    const { store: racing, conflicts } = racingStore(shared);
     const core = { registry, store: racing, deadLetters: new MemoryDeadLetterQueue(), now: Date.now, maxReceiveCount: 5, wakeShards: 8 };
     const first = fifoRecord(pk, sequence(1), { type: 'COUNT' });
     const second = fifoRecord(pk, sequence(2), { type: 'COUNT' });
@@ -188,7 +172,7 @@ describe.each(['memory', 'dynalite', 'DynamoDB Local'] as const)('InstanceStore 
     const results = await Promise.all([processBatch([first], core, () => 5000), processBatch([first, second], core, () => 5000)]);
 
     expect(results.flatMap((r) => r.batchItemFailures)).toEqual([]);
-    expect(conflicts).toBe(1);
+    expect(conflicts()).toBe(1);
     const item = await shared.read(pk);
     expect(item).toMatchObject({ lastSeq: sequence(2).toString(), snapshot: { context: { count: 4 } } });
     expect(item?.history.map((h) => h.seq)).toEqual([sequence(1).toString(), sequence(2).toString()]);

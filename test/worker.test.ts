@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assign, fromPromise, setup } from 'xstate';
+import { fromPromise } from 'xstate';
 import { MemoryDeadLetterQueue } from '../functions/runtime/dead-letters.ts';
 import { RetryableError } from '../functions/runtime/errors.ts';
 import { MemoryStore } from '../functions/runtime/memory-store.ts';
@@ -8,49 +8,14 @@ import { defineRegistry, type MachineRegistry } from '../functions/runtime/regis
 import type { InstanceRecord, InstanceStore } from '../functions/runtime/store.ts';
 import { approvalMachine } from '../machines/approval.ts';
 import { registry } from '../machines/index.ts';
+import { faultyMachine, never } from './support/faulty.ts';
+import { racingStore } from './support/racing-store.ts';
 import { fifoRecord, sequence } from './support/records.ts';
-
-const never = () => new Promise<never>(() => undefined);
 
 /** Machines that misbehave on purpose. */
 const faultyRegistry = defineRegistry({
   ...registry,
-  faulty: {
-    version: 1,
-    machine: setup({
-      types: {
-        context: {} as { n: number },
-        events: {} as { type: 'OK' } | { type: 'THROW' } | { type: 'HANG' } | { type: 'GUARDED' },
-      },
-      actions: {
-        explode: () => {
-          throw new TypeError('cannot read the ledger');
-        },
-      },
-      guards: {
-        undecidable: () => {
-          throw new RangeError('the guard cannot decide');
-        },
-      },
-      actors: { hang: fromPromise(never) },
-    }).createMachine({
-      id: 'faulty',
-      context: { n: 0 },
-      initial: 'idle',
-      states: {
-        idle: {
-          tags: ['resolve'],
-          on: {
-            OK: { actions: assign({ n: ({ context }) => context.n + 1 }) },
-            THROW: { actions: 'explode' },
-            HANG: 'hanging',
-            GUARDED: { guard: 'undecidable', target: 'idle' },
-          },
-        },
-        hanging: { invoke: { src: 'hang' } },
-      },
-    }),
-  },
+  faulty: { version: 1, machine: faultyMachine },
   // Approval whose budget check never finishes: finance never reaches its resting state.
   'slow-approval': {
     version: 1,
@@ -220,7 +185,7 @@ describe('worker', () => {
     const { core, store, deadLetters } = makeCore();
     const records = [
       fifoRecord('faulty/e', sequence(1), { type: 'OK' }),
-      fifoRecord('faulty/e', sequence(2), { type: 'THROW' }),
+      fifoRecord('faulty/e', sequence(2), { type: 'ACTION_THROWS' }),
       fifoRecord('faulty/e', sequence(3), { type: 'OK' }),
     ];
 
@@ -228,7 +193,7 @@ describe('worker', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(deadLetters.letters.map((l) => l.error.code)).toEqual(['machine-error']);
-    expect(deadLetters.letters[0]?.error.message).toContain('TypeError: cannot read the ledger');
+    expect(deadLetters.letters[0]?.error.message).toContain('TypeError: the ledger is closed');
     expect(deadLetters.letters[0]?.error.message).toContain('faulty/e');
     const item = await stored(store, 'faulty/e');
     expect(item.snapshot.context).toEqual({ n: 2 });
@@ -242,7 +207,7 @@ describe('worker', () => {
     const { core, store, deadLetters } = makeCore();
     const records = [
       fifoRecord('faulty/g1', sequence(1), { type: 'OK' }),
-      fifoRecord('faulty/g1', sequence(2), { type: 'GUARDED' }),
+      fifoRecord('faulty/g1', sequence(2), { type: 'GUARD_THROWS' }),
       fifoRecord('faulty/g1', sequence(3), { type: 'OK' }),
     ];
 
@@ -250,7 +215,7 @@ describe('worker', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(deadLetters.letters.map((letter) => letter.error.code)).toEqual(['machine-error']);
-    expect(deadLetters.letters[0]?.error.message).toMatch(/guard 'undecidable'.*the guard cannot decide.*faulty\/g1.*fix the machine/s);
+    expect(deadLetters.letters[0]?.error.message).toMatch(/guard 'exploding'.*the guard cannot decide.*faulty\/g1.*fix the machine/s);
     expect((await stored(store, 'faulty/g1')).snapshot.context).toEqual({ n: 2 });
   });
 
@@ -400,20 +365,7 @@ describe('worker', () => {
   it('resolves two handlers racing on one instance by retry: one write wins, the result equals sequential application', async () => {
     // Both handlers read version 0 before either writes: the second write must conflict, re-read and re-apply.
     const shared = new MemoryStore();
-    let readers = 0;
-    let release!: () => void;
-    const bothRead = new Promise<void>((resolve) => (release = resolve));
-    const racing: InstanceStore = {
-      read: async (pk) => {
-        const record = await shared.read(pk);
-        readers += 1;
-        if (readers === 2) release();
-        if (readers <= 2) await bothRead;
-        return record;
-      },
-      write: (record, expected) => shared.write(record, expected),
-      findDue: (shard, now, limit) => shared.findDue(shard, now, limit),
-    };
+    const { store: racing, conflicts } = racingStore(shared);
     const one = makeCore({ store: racing });
     const two = makeCore({ store: racing });
     // SQS handed the first record to both (visibility timeout ran out), and the second only to the second handler.
@@ -428,6 +380,7 @@ describe('worker', () => {
     expect(r1.batchItemFailures).toEqual([]);
     expect(r2.batchItemFailures).toEqual([]);
     expect(shared.calls.write).toBe(3); // two racing writes, one conflict, one retried write
+    expect(conflicts()).toBe(1);
     const item = await stored(shared, 'counter/race');
     expect(item.snapshot.context).toEqual({ count: 4 });
     expect(item.version).toBe(2);

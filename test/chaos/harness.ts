@@ -30,6 +30,7 @@ import { environmentVariables } from '../../functions/runtime/config.ts';
 import { deadLetterAttributes, maxReceiveCount } from '../../functions/runtime/resources.ts';
 import { killPoints, type ChildReport, type KillPoint } from './faults.ts';
 import { ledgerMachineName } from './ledger.ts';
+import { seededRandom } from '../support/random.ts';
 
 export interface ChaosOptions {
   readonly events: number;
@@ -127,17 +128,6 @@ interface ChildSlot {
 const childScript = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
 const spareReceives = 3;
 
-/** Mulberry32: a small seeded generator, so a run's event plan and kill plan can be reproduced. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Polls `probe` until it returns a value, at most `timeoutMs`. */
 export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string, intervalMs = 50): Promise<T> {
@@ -184,7 +174,7 @@ export class ChaosRun {
   private readonly sent: SentEvent[] = [];
 
   constructor(private readonly options: ChaosOptions) {
-    this.random = generator(options.seed);
+    this.random = seededRandom(options.seed);
     this.log = options.log ?? (() => undefined);
   }
 
