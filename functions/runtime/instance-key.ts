@@ -42,7 +42,3 @@ export function parseInstanceKey(groupId: string | undefined): InstanceKey {
   }
   return { key: groupId, machine, instanceId };
 }
-
-export function instanceKeyOf(machine: string, instanceId: string): string {
-  return `${machine}/${instanceId}`;
-}

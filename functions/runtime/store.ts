@@ -1,4 +1,3 @@
-import type { StateValue } from 'xstate';
 import type { MachineState } from './instance.ts';
 import type { Outcome } from './settled.ts';
 
@@ -52,14 +51,4 @@ export interface InstanceStore {
   write(record: InstanceRecord, expectedVersion: number | undefined): Promise<void>;
   /** Up to `limit` instances in one due-index shard whose earliest timer is due at `now` or before, earliest first. */
   findDue(shard: string, now: number, limit: number): Promise<DueInstance[]>;
-}
-
-/** The state value as a short readable string: `review.{legal:pending,finance:approved}`. */
-export function formatStateValue(value: StateValue | undefined): string {
-  if (value === undefined) return '∅';
-  if (typeof value === 'string') return value;
-  const entries = Object.entries(value).map(([key, child]) =>
-    child === undefined ? key : typeof child === 'string' ? `${key}.${child}` : `${key}.${formatStateValue(child)}`,
-  );
-  return entries.length === 1 ? (entries[0] ?? '') : `{${entries.join(',')}}`;
 }
