@@ -135,7 +135,7 @@ export class InstanceSession {
     step: (deadline: number) => Promise<'applied' | 'ignored'>,
   ): Promise<Applied> {
     const deadline = performance.now() + budgetMs;
-    this.clock.open(budgetMs);
+    this.clock.open(deadline);
     try {
       if (!this.started) {
         this.actor.start();

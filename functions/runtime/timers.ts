@@ -29,9 +29,9 @@ export class SettleClock {
   private readonly armed = new Map<TimerHandle, ReturnType<typeof setTimeout>>();
   private windowEndsAt: number | undefined;
 
-  /** Lets delays within `budgetMs` run in-process while an event settles. */
-  open(budgetMs: number): void {
-    this.windowEndsAt = performance.now() + budgetMs;
+  /** Lets delays that end by `deadline` (a `performance.now()` time) run in-process while an event settles. */
+  open(deadline: number): void {
+    this.windowEndsAt = deadline;
   }
 
   /** Disarms every real timer; the delayed events stay pending in XState's scheduler. */
