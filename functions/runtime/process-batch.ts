@@ -162,10 +162,11 @@ async function runGroup(
       const started = performance.now();
       const at = new Date(core.now()).toISOString();
       try {
-        const result = await applyRecord(session, definition, key, record, budget());
-        history.push({ seq: seq.toString(), type: result.eventType, outcome: result.outcome, at });
+        const sequenceNumber = seq.toString();
+        const result = await applyRecord(session, definition, key, record.body, sequenceNumber, budget());
+        history.push({ seq: sequenceNumber, type: result.eventType, outcome: result.outcome, at });
         const durationMs = Math.round((performance.now() - started) * 10) / 10;
-        applied.push({ ...result, instanceKey: key.key, sequenceNumber: seq.toString(), durationMs });
+        applied.push({ ...result, instanceKey: key.key, sequenceNumber, durationMs });
       } catch (error) {
         const permanent = asPermanent(error, record, core.maxReceiveCount);
         if (!permanent) {
@@ -225,10 +226,11 @@ async function applyRecord(
   session: InstanceSession,
   definition: MachineDefinition,
   key: InstanceKey,
-  record: SQSRecord,
+  body: string,
+  sequenceNumber: string,
   budgetMs: number,
 ): Promise<Applied> {
-  const message = parseMessage(record.body, key.key);
+  const message = parseMessage(body, key.key);
   if (message.kind === 'wake') return session.wake(message.wakeAt, budgetMs);
   let problem: string | undefined;
   try {
@@ -249,7 +251,6 @@ async function applyRecord(
       { instanceKey: key.key },
     );
   }
-  const sequenceNumber = String(sequenceOf(record));
   return session.apply(
     message.event,
     { instanceKey: key.key, sequenceNumber, idempotencyKey: `${key.key}#${sequenceNumber}` },
