@@ -157,6 +157,7 @@ function naiveItem(inst: Instance, json: string, version: number): InstanceRecor
     snapshot: { status: 'active', json },
     status: '',
     value: '',
+    states: [],
     tags: [],
     timers: [],
     version,
@@ -165,6 +166,7 @@ function naiveItem(inst: Instance, json: string, version: number): InstanceRecor
     wakeAt: undefined,
     wakeShard: undefined,
     history: [],
+    letters: [],
     createdAt: '',
     updatedAt: '',
   };

@@ -22,6 +22,8 @@ export interface SweeperOptions {
   readonly wakeQueue?: WakeQueue;
   /** @default Date.now */
   readonly now?: () => number;
+  /** How often sweeps run: the schedule's rate. @default 60000 (the EventBridge rule's minute) */
+  readonly intervalMs?: number;
 }
 
 export interface Sweeper {
@@ -38,6 +40,7 @@ export function createSweeper(options: SweeperOptions): Sweeper {
     wakeQueue: options.wakeQueue ?? new SqsWakeQueue(config.queueUrl ?? '', options.sqs ?? new SQSClient({})),
     now: options.now ?? Date.now,
     wakeShards: config.wakeShards,
+    intervalMs: options.intervalMs,
   };
   return { sweep: () => sweep(core) };
 }

@@ -54,20 +54,22 @@ export function createWorkerHandler(options: WorkerOptions): WorkerHandler {
     maxReceiveCount: config.maxReceiveCount,
     wakeShards: config.wakeShards,
     historyLimit: config.historyLimit,
+    eventTimeoutMs: config.eventTimeoutMs,
     logger: options.logger,
     onApplied: (event) => {
       metrics?.addMetric(event.outcome === 'ignored' ? 'EventsIgnored' : 'EventsApplied', MetricUnit.Count, 1);
       options.onApplied?.(event);
     },
-    onDeadLettered: (record, error) => {
+    onDeadLettered: (letter) => {
       metrics?.addMetric('EventsDeadLettered', MetricUnit.Count, 1);
       options.logger?.error('Event moved to the dead-letter queue', {
-        messageId: record.messageId,
-        group: record.attributes.MessageGroupId,
-        code: error.code,
-        reason: error.message,
+        messageId: letter.messageId,
+        group: letter.groupId,
+        sequenceNumber: letter.sequenceNumber,
+        code: letter.error.code,
+        reason: letter.error.message,
       });
-      options.onDeadLettered?.(record, error);
+      options.onDeadLettered?.(letter);
     },
   };
   return async (event, context) => {

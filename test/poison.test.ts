@@ -187,7 +187,7 @@ describe('poison input', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     for (const record of [first, second]) {
-      const letter = expectDeadLetter(world, record, 'unknown-machine', 'invoice/i1', /add the machine to machines\/index\.ts/);
+      const letter = expectDeadLetter(world, record, 'unknown-machine', 'invoice/i1', /add the machine to the registry your worker is built with/);
       expect(letter.error.message).toMatch(/No machine named 'invoice'.*known machines: .*counter/);
     }
     expect(await world.store.read('invoice/i1')).toBeUndefined();
@@ -312,7 +312,9 @@ describe('poison input', () => {
     expect(response.batchItemFailures).toEqual([]);
     expectDeadLetter(world, poison, 'unknown-machine-version', 'counter/v99', /saved by version 99.*Add a migrate\(\) that handles version 99/);
     const item = await world.item('counter/v99');
-    expect(item).toMatchObject({ machineVersion: 99, version: saved.version + 1 });
+    // The instance keeps its state; the write that records the dead letter and the one after the letter was sent.
+    expect(item).toMatchObject({ machineVersion: 99, version: saved.version + 3, lastSeq: poison.attributes.SequenceNumber, letters: [] });
+    expect(item.history.at(-1)).toMatchObject({ outcome: 'dead-lettered', error: 'unknown-machine-version' });
     expect(item.snapshot.context).toEqual({ count: 2 });
     await expectBystanderApplied(world);
   });
@@ -334,7 +336,7 @@ describe('poison input', () => {
     expect(response.batchItemFailures).toEqual([]);
     const letter = expectDeadLetter(world, poison, 'snapshot-mismatch', 'flow/f1', /bump the version in the registry and give a migrate\(\)/);
     expect(letter.error.message).toContain('legacy');
-    expect((await world.item('flow/f1')).version).toBe(saved.version + 1);
+    expect(await world.item('flow/f1')).toMatchObject({ value: 'legacy', version: saved.version + 3, letters: [] });
     await expectBystanderApplied(world);
   });
 
@@ -381,7 +383,7 @@ describe('poison input through the local stack', () => {
       '[1,2,3]': { code: 'invalid-event', instance: 'counter/array', fix: /Send an object with a string "type"/ },
       '{"type":"xstate.init"}': { code: 'reserved-type', instance: 'counter/forged', fix: /Rename the event/ },
       '{"type":"SUBMIT","by":"eve","settle":{"idempotencyKey":"x"}}': { code: 'invalid-event', instance: 'approval/forged-key', fix: /Remove it/ },
-      '{"type":"ISSUE"}': { code: 'unknown-machine', instance: 'invoice/i1', fix: /machines\/index\.ts/ },
+      '{"type":"ISSUE"}': { code: 'unknown-machine', instance: 'invoice/i1', fix: /add the machine to the registry/ },
       '{"type":"COUNT","group":"no slash"}': { code: 'invalid-instance-key', instance: 'Counter', fix: /<machine>\/<instanceId>/ },
       '{"type":"CHECKOUT","amount":-5}': { code: 'schema-violation', instance: 'payment/neg', fix: /"amount" must be a positive number/ },
     };

@@ -6,7 +6,8 @@ import { startDynamoDbLocal } from '../functions/local/dynamodb-local.ts';
 import { localRegion, startDynalite, type RunningEmulator } from '../functions/local/emulators.ts';
 import { tableInput } from '../functions/local/provision.ts';
 import { MemoryDeadLetterQueue } from '../functions/runtime/dead-letters.ts';
-import { DynamoStore, compressAboveBytes, createDocumentClient } from '../functions/runtime/dynamo-store.ts';
+import { DynamoStore, createDocumentClient } from '../functions/runtime/dynamo-store.ts';
+import { compressAboveBytes } from '../functions/runtime/item.ts';
 import { PermanentError, VersionConflictError } from '../functions/runtime/errors.ts';
 import { MemoryStore } from '../functions/runtime/memory-store.ts';
 import { processBatch } from '../functions/runtime/process-batch.ts';
@@ -38,6 +39,7 @@ function record(pk: string, overrides: Partial<InstanceRecord> = {}): InstanceRe
     snapshot: { status: 'active', value: { review: { legal: 'pending', finance: 'signed' } }, context: { count: 3, note: 'ü ✓' }, children: {}, historyValue: {} },
     status: 'active',
     value: { review: { legal: 'pending', finance: 'signed' } },
+    states: ['review.legal.pending', 'review.finance.signed'],
     tags: ['resolve'],
     version: 1,
     lastSeq: sequence(7).toString(),
@@ -46,6 +48,7 @@ function record(pk: string, overrides: Partial<InstanceRecord> = {}): InstanceRe
     wakeAt: undefined,
     wakeShard: undefined,
     history: [{ seq: sequence(7).toString(), type: 'APPROVE', outcome: 'resolve', at: '2026-11-23T10:00:00.000Z' }],
+    letters: [],
     createdAt: '2026-11-23T10:00:00.000Z',
     updatedAt: '2026-11-23T10:00:00.000Z',
     ...overrides,

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { fromPromise } from 'xstate';
-import { MemoryDeadLetterQueue } from '../functions/runtime/dead-letters.ts';
 import { RetryableError } from '../functions/runtime/errors.ts';
 import { MemoryStore } from '../functions/runtime/memory-store.ts';
-import { processBatch, type AppliedEvent, type WorkerCore } from '../functions/runtime/process-batch.ts';
+import { processBatch, type WorkerCore } from '../functions/runtime/process-batch.ts';
 import { defineRegistry, type MachineRegistry } from '../functions/runtime/registry.ts';
-import type { InstanceRecord, InstanceStore } from '../functions/runtime/store.ts';
+import type { InstanceStore } from '../functions/runtime/store.ts';
 import { approvalMachine } from '../machines/approval.ts';
 import { registry } from '../machines/index.ts';
 import { faultyMachine, never } from './support/faulty.ts';
 import { racingStore } from './support/racing-store.ts';
+import { budget, makeCore as makeSupportCore, stored } from './support/core.ts';
 import { fifoRecord, sequence } from './support/records.ts';
 
 /** Machines that misbehave on purpose. */
@@ -24,28 +24,7 @@ const faultyRegistry = defineRegistry({
 });
 
 function makeCore(overrides: Partial<WorkerCore> & { registry?: MachineRegistry } = {}) {
-  const store = new MemoryStore();
-  const deadLetters = new MemoryDeadLetterQueue();
-  const applied: AppliedEvent[] = [];
-  const core: WorkerCore = {
-    registry: faultyRegistry,
-    store,
-    deadLetters,
-    now: () => Date.parse('2026-11-23T10:00:00Z'),
-    maxReceiveCount: 5,
-    wakeShards: 8,
-    onApplied: (event) => applied.push(event),
-    ...overrides,
-  };
-  return { core, store, deadLetters, applied };
-}
-
-const budget = (ms = 5_000) => () => ms;
-
-async function stored(store: InstanceStore, pk: string): Promise<InstanceRecord> {
-  const record = await store.read(pk);
-  if (!record) throw new Error(`no record for ${pk}`);
-  return record;
+  return makeSupportCore(faultyRegistry, overrides);
 }
 
 describe('worker', () => {
@@ -397,7 +376,7 @@ describe('worker', () => {
     );
 
     expect(deadLetters.letters.map((l) => l.error.code)).toEqual(['unknown-machine', 'invalid-instance-key']);
-    expect(deadLetters.letters[0]?.error.message).toMatch(/No machine named 'nosuch'.*machines\/index\.ts/);
+    expect(deadLetters.letters[0]?.error.message).toMatch(/No machine named 'nosuch'.*add the machine to the registry/);
     expect(deadLetters.letters[1]?.error.message).toMatch(/<machine>\/<instanceId>/);
   });
 

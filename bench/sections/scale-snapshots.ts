@@ -4,7 +4,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import type { SQSRecord } from 'aws-lambda';
-import { compressAboveBytes } from '../../functions/runtime/dynamo-store.ts';
+import { compressAboveBytes } from '../../functions/runtime/item.ts';
 import { createWorkerHandler } from '../../functions/worker.ts';
 import { blobName, blobRegistry, linesOf } from '../blob-machine.ts';
 import { countedLocalClients } from '../counting-dynamo.ts';

@@ -30,6 +30,8 @@ export interface StackDependencies {
   readonly now: () => number;
   readonly logger: LocalLogger;
   readonly onApplied: ((event: AppliedEvent) => void) | undefined;
+  /** How often the sweep loop runs. */
+  readonly sweepIntervalMs: number;
 }
 
 export interface Sweeper {
@@ -110,7 +112,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...options.settings,
     };
     const config = configFromEnvironment(env);
-    const dependencies: StackDependencies = { config, clients, now, logger, onApplied: options.onApplied };
+    const sweepIntervalMs = options.sweepIntervalMs ?? 1000;
+    const dependencies: StackDependencies = { config, clients, now, logger, onApplied: options.onApplied, sweepIntervalMs };
 
     const handler = await (options.handler ?? defaultWorker)(dependencies);
     const sweeperFactory = options.sweeper === undefined ? defaultSweeper : options.sweeper;
@@ -127,7 +130,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     cleanups.push(() => poller.stop());
     if (sweeper) {
-      const loop = startSweepLoop(sweeper, options.sweepIntervalMs ?? 1000, logger);
+      const loop = startSweepLoop(sweeper, sweepIntervalMs, logger);
       cleanups.push(() => loop.stop());
     }
 
@@ -186,6 +189,7 @@ async function defaultSweeper(dependencies: StackDependencies): Promise<Sweeper>
     sqs: dependencies.clients.sqs,
     dynamo: dependencies.clients.document,
     now: dependencies.now,
+    intervalMs: dependencies.sweepIntervalMs,
   });
 }
 

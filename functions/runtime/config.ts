@@ -1,5 +1,20 @@
 import { maxReceiveCount, tableDefinition } from './resources.ts';
 
+/** The one source of each runtime default; the environment (below) and the worker core both read these. */
+export const defaults = {
+  /** Events kept in each instance's `history`. */
+  historyLimit: 20,
+  /** Lambda time kept back from the settle budget for the write and the dead letters. */
+  settleMarginMs: 2000,
+  /**
+   * The most one event may take to settle. A machine that hangs on one event then costs that event alone:
+   * the events behind it in its batch still get their time.
+   */
+  eventTimeoutMs: 10_000,
+  /** Re-reads after a version conflict before the group is left to SQS to retry. */
+  conflictRetries: 2,
+} as const;
+
 /**
  * Settle's settings, read from the environment once per Lambda instance.
  *
@@ -18,6 +33,11 @@ export interface SettleConfig {
   readonly maxReceiveCount: number;
   /** `SETTLE_MARGIN_MS`: Lambda time kept back from the settle budget for the write and the DLQ. @default 2000 */
   readonly settleMarginMs: number;
+  /**
+   * `SETTLE_EVENT_TIMEOUT_MS`: the most one event may take to settle (never more than the Lambda time left
+   * less the margin). A hanging event fails alone; those behind it keep their time. @default 10000
+   */
+  readonly eventTimeoutMs: number;
   /** `SETTLE_WAKE_SHARDS`: shards of the due index. @default 8 */
   readonly wakeShards: number;
   /**
@@ -33,6 +53,7 @@ export const environmentVariables = {
   queueUrl: 'SETTLE_QUEUE_URL',
   maxReceiveCount: 'SETTLE_MAX_RECEIVE_COUNT',
   settleMarginMs: 'SETTLE_MARGIN_MS',
+  eventTimeoutMs: 'SETTLE_EVENT_TIMEOUT_MS',
   wakeShards: 'SETTLE_WAKE_SHARDS',
   historyLimit: 'SETTLE_HISTORY_LIMIT',
 } as const;
@@ -64,9 +85,10 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env, role
     deadLetterQueueUrl: read(environmentVariables.deadLetterQueueUrl, role === 'worker'),
     queueUrl: read(environmentVariables.queueUrl, role === 'sweeper') || undefined,
     maxReceiveCount: wholeNumber(environmentVariables.maxReceiveCount, maxReceiveCount, 1),
-    settleMarginMs: wholeNumber(environmentVariables.settleMarginMs, 2000, 0),
+    settleMarginMs: wholeNumber(environmentVariables.settleMarginMs, defaults.settleMarginMs, 0),
+    eventTimeoutMs: wholeNumber(environmentVariables.eventTimeoutMs, defaults.eventTimeoutMs, 1),
     wakeShards: wholeNumber(environmentVariables.wakeShards, tableDefinition.wakeShards, 1),
-    historyLimit: wholeNumber(environmentVariables.historyLimit, 20, 0),
+    historyLimit: wholeNumber(environmentVariables.historyLimit, defaults.historyLimit, 0),
   };
   if (problems.length > 0) {
     throw new Error(

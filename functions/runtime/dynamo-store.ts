@@ -1,27 +1,13 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { PermanentError, RetryableError, VersionConflictError } from './errors.ts';
-import type { PersistedSnapshot } from './registry.ts';
+import { decodeItem, encodeItem, type StoredItem } from './item.ts';
 import { tableDefinition } from './resources.ts';
 import type { DueInstance, InstanceRecord, InstanceStore } from './store.ts';
 
 // Named conditions (`snapshot` and `version` are reserved words in DynamoDB expressions).
 const instanceDoesNotExist = 'attribute_not_exists(pk)';
 const versionIsUnchanged = '#version = :expected';
-
-/**
- * Snapshots above this many bytes of JSON are stored gzipped: DynamoDB bills a write unit per KB, and gzip
- * takes a 10 KB context from 12 units to 4 (docs/PERFORMANCE.md). Smaller ones stay readable in `get-item`.
- */
-export const compressAboveBytes = 4 * 1024;
-/** What the compressed snapshot may take, leaving room for the rest of the item. */
-export const maxCompressedBytes = 350 * 1024;
-
-interface StoredItem extends Omit<InstanceRecord, 'snapshot'> {
-  readonly snapshot?: string;
-  readonly snapshotGz?: Uint8Array;
-}
 
 export function createDocumentClient(client = new DynamoDBClient({})): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
@@ -38,11 +24,11 @@ export class DynamoStore implements InstanceStore {
     const { Item } = await this.call(pk, () =>
       this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true })),
     );
-    return Item ? fromItem(Item as StoredItem) : undefined;
+    return Item ? decodeItem(Item as StoredItem) : undefined;
   }
 
   async write(record: InstanceRecord, expectedVersion: number | undefined): Promise<void> {
-    const item = toItem(record);
+    const item = encodeItem(record);
     await this.call(
       record.pk,
       () =>
@@ -97,7 +83,8 @@ export class DynamoStore implements InstanceStore {
       if (name === 'ValidationException' && /size/i.test((error as Error).message)) {
         throw new PermanentError(
           'snapshot-too-large',
-          `Instance ${subject} is too large for one DynamoDB item (${(error as Error).message}). Keep large data out of the machine's context: store it elsewhere and keep a reference.`,
+          `Instance ${subject} is too large for one DynamoDB item (${(error as Error).message}). ` +
+            "Keep large data out of the machine's context and events: store it elsewhere and keep a reference.",
           { instanceKey: subject, cause: error },
         );
       }
@@ -108,35 +95,4 @@ export class DynamoStore implements InstanceStore {
       );
     }
   }
-}
-
-function toItem(record: InstanceRecord): StoredItem {
-  const { snapshot, ...rest } = record;
-  const json = JSON.stringify(snapshot);
-  if (Buffer.byteLength(json) <= compressAboveBytes) return { ...rest, snapshot: json };
-  const compressed = gzipSync(json);
-  if (compressed.byteLength > maxCompressedBytes) {
-    throw new PermanentError(
-      'snapshot-too-large',
-      `The snapshot of ${record.pk} is ${Buffer.byteLength(json)} bytes (${compressed.byteLength} gzipped), over the ${maxCompressedBytes}-byte limit. ` +
-        "Keep large data out of the machine's context: store it elsewhere and keep a reference.",
-      { instanceKey: record.pk },
-    );
-  }
-  return { ...rest, snapshotGz: compressed };
-}
-
-function fromItem(item: StoredItem): InstanceRecord {
-  const { snapshot, snapshotGz, ...rest } = item;
-  const json = snapshotGz ? gunzipSync(snapshotGz).toString('utf8') : (snapshot ?? 'null');
-  return {
-    ...rest,
-    snapshot: JSON.parse(json) as PersistedSnapshot,
-    timers: rest.timers ?? [],
-    history: rest.history ?? [],
-    tags: rest.tags ?? [],
-    wakeAt: rest.wakeAt,
-    wakeShard: rest.wakeShard,
-    outcome: rest.outcome,
-  };
 }

@@ -12,6 +12,7 @@ export type ErrorKind = 'permanent' | 'retryable';
 /** Machine-readable reasons, written to the DLQ as the `settle-error` attribute. */
 export type PermanentCode =
   | 'invalid-instance-key'
+  | 'invalid-sequence-number'
   | 'invalid-json'
   | 'invalid-event'
   | 'reserved-type'
@@ -21,6 +22,8 @@ export type PermanentCode =
   | 'unknown-machine-version'
   | 'snapshot-mismatch'
   | 'machine-error'
+  | 'inline-actor'
+  | 'undurable-timer'
   | 'snapshot-too-large'
   | 'retries-exhausted';
 
@@ -86,7 +89,7 @@ export class SettleTimeoutError extends RetryableError {
       'settle-timeout',
       `Instance ${instanceKey} did not settle within ${budgetMs} ms after event '${eventType}' (it rests in ${JSON.stringify(stateValue)}). ` +
         "Tag every state where the machine waits for the outside with 'resolve' or 'reject', " +
-        'make invoked work finish sooner, or raise the worker timeout.',
+        'make invoked work finish sooner, or raise the event timeout (SETTLE_EVENT_TIMEOUT_MS) and the worker timeout.',
       { instanceKey },
     );
   }

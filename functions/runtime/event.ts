@@ -30,6 +30,14 @@ export function idempotencyKeyOf(event: EventObject): string {
   return meta.idempotencyKey;
 }
 
+/** How many characters of an event type history, logs and reasons keep: a type is free text up to 256 KiB. */
+export const maxShownTypeLength = 128;
+
+/** An event type as history, logs and error messages show it: cut to {@link maxShownTypeLength} characters. */
+export function shownType(type: string): string {
+  return type.length > maxShownTypeLength ? `${type.slice(0, maxShownTypeLength)}…` : type;
+}
+
 export type ParsedMessage =
   | { readonly kind: 'event'; readonly event: EventObject & Record<string, unknown> }
   | { readonly kind: 'wake'; readonly wakeAt: number };
@@ -92,14 +100,14 @@ export function parseMessage(body: string, instanceKey: string): ParsedMessage {
   if (prefix) {
     throw new PermanentError(
       'reserved-type',
-      `Event type '${type}' ${where} starts with the reserved prefix '${prefix}': only the runtime may send such events. Rename the event.`,
+      `Event type '${shownType(type)}' ${where} starts with the reserved prefix '${prefix}': only the runtime may send such events. Rename the event.`,
       { instanceKey },
     );
   }
   if (reservedField in record) {
     throw new PermanentError(
       'invalid-event',
-      `The event '${type}' ${where} sets the field "${reservedField}", which Settle fills in itself (the idempotency key). Remove it.`,
+      `The event '${shownType(type)}' ${where} sets the field "${reservedField}", which Settle fills in itself (the idempotency key). Remove it.`,
       { instanceKey },
     );
   }

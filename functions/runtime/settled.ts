@@ -43,3 +43,11 @@ export function settledOutcome(snapshot: AnyMachineSnapshot): Exclude<Outcome, '
   if (snapshot.status === 'error') return 'error';
   return activeLeaves(snapshot).some((leaf) => carries(leaf, rejectTag)) ? 'reject' : 'resolve';
 }
+
+/**
+ * Every active state as a dot path from the root (`review.legal.approved`), one per region: what a reader of
+ * the item needs when `value` is a map (parallel states).
+ */
+export function activeStatePaths(snapshot: AnyMachineSnapshot): string[] {
+  return activeLeaves(snapshot).map((leaf) => leaf.path.join('.'));
+}

@@ -1,15 +1,34 @@
+import type { PermanentCode } from './errors.ts';
 import type { MachineState } from './instance.ts';
 import type { Outcome } from './settled.ts';
 
 /** One line of an instance's bounded event history. */
 export interface HistoryEntry {
+  /** The SQS `SequenceNumber` of the event, as SQS wrote it. */
   readonly seq: string;
+  /** The event type, cut to 128 characters; for a wake-up, the types of the timers it delivered. */
   readonly type: string;
   readonly outcome: Outcome | 'dead-lettered';
   /** ISO time at which the worker handled it. */
   readonly at: string;
   /** For a dead-lettered event: the `settle-error` code. */
   readonly error?: string;
+}
+
+/**
+ * A dead letter decided and saved with the instance, whose sending is not yet confirmed: the outbox that
+ * makes "dead-lettered" a decision taken once. The write that saves it is the commit point; the letter is
+ * sent after it, and removed from the item once sent. A redelivered record whose letter is still here is
+ * sent again (same deduplication id), never applied.
+ */
+export interface PendingLetter {
+  readonly messageId: string;
+  /** The SQS `SequenceNumber` of the record, as SQS wrote it. */
+  readonly seq: string;
+  readonly code: PermanentCode;
+  readonly reason: string;
+  /** ISO time of the decision; a letter older than the events queue's retention can never be asked for again. */
+  readonly at: string;
 }
 
 /** Everything Settle stores about one instance: one item, read and written whole (DESIGN §4). */
@@ -19,7 +38,7 @@ export interface InstanceRecord extends MachineState {
   readonly machine: string;
   /** Optimistic-concurrency counter: every write is conditional on the version that was read. */
   readonly version: number;
-  /** The last applied SQS `SequenceNumber`, as a decimal string (128-bit: compare as BigInt). */
+  /** The last handled SQS `SequenceNumber`, as SQS wrote it (128-bit: compare as BigInt). */
   readonly lastSeq: string;
   /** Outcome of the last handled event. */
   readonly outcome: Outcome | 'dead-lettered' | undefined;
@@ -27,6 +46,8 @@ export interface InstanceRecord extends MachineState {
   readonly wakeAt: number | undefined;
   readonly wakeShard: string | undefined;
   readonly history: readonly HistoryEntry[];
+  /** Dead letters decided but not yet confirmed sent (usually none). */
+  readonly letters: readonly PendingLetter[];
   readonly createdAt: string;
   readonly updatedAt: string;
 }

@@ -4,9 +4,14 @@ import { RetryableError } from './errors.ts';
 import { wakeEventType } from './resources.ts';
 import type { DueInstance, InstanceStore } from './store.ts';
 
+/** A wake-up to send: the instance, its earliest `wakeAt`, and the id that makes repeats within one sweep interval one. */
+export interface WakeUp extends DueInstance {
+  readonly deduplicationId: string;
+}
+
 /** Where wake-ups go: the events queue, in each instance's own message group. */
 export interface WakeQueue {
-  send(due: readonly DueInstance[]): Promise<void>;
+  send(wakeUps: readonly WakeUp[]): Promise<void>;
 }
 
 export interface SweepCore {
@@ -16,25 +21,40 @@ export interface SweepCore {
   readonly wakeShards: number;
   /** Most instances woken per shard per sweep; the rest are found by the next sweep. @default 5000 */
   readonly perShardLimit?: number;
+  /**
+   * How often sweeps run (a minute on AWS, a second locally). An instance is woken at most once per such
+   * interval for the same `wakeAt`. @default 60000
+   */
+  readonly intervalMs?: number;
 }
 
-/** The body of a wake-up: the worker delivers every timer due by `wakeAt` that is still pending. */
+export const defaultSweepIntervalMs = 60_000;
+
+/**
+ * The body of a wake-up. `wakeAt` says what the sweeper found due; the worker delivers every timer due by
+ * its own clock that is still pending, whatever the wake-up says.
+ */
 export function wakeEvent(wakeAt: number): { type: typeof wakeEventType; wakeAt: number } {
   return { type: wakeEventType, wakeAt };
 }
 
 /**
- * One sweep (DESIGN §5): find instances whose earliest timer is due through the sparse due index,
- * and send each a `settle.wake`. Idempotent: a repeat within SQS's 5-minute window is dropped by its
- * deduplication id, and a wake-up that finds nothing due changes nothing.
+ * One sweep (docs/DESIGN.md, "Timers"): find instances whose earliest timer is due through the sparse due
+ * index, and send each a `settle.wake`. Idempotent: sweeps that overlap within one interval send the same
+ * deduplication id, which SQS drops, and a wake-up that finds nothing due changes nothing. An instance
+ * still due at the next interval (its wake-up came before the timer was due by the worker's clock, or it
+ * is still queued behind the instance's other events) is woken again.
  */
 export async function sweep(core: SweepCore): Promise<{ woken: number }> {
   const now = core.now();
+  const interval = Math.floor(now / (core.intervalMs ?? defaultSweepIntervalMs));
   const shards = Array.from({ length: core.wakeShards }, (_, shard) => String(shard));
   const found = await Promise.all(shards.map((shard) => core.store.findDue(shard, now, core.perShardLimit ?? 5000)));
   const due = found.flat();
   for (let start = 0; start < due.length; start += 10) {
-    await core.wakeQueue.send(due.slice(start, start + 10));
+    await core.wakeQueue.send(
+      due.slice(start, start + 10).map((instance) => ({ ...instance, deduplicationId: wakeDeduplicationId(instance, interval) })),
+    );
   }
   return { woken: due.length };
 }
@@ -46,7 +66,7 @@ export class SqsWakeQueue implements WakeQueue {
     private readonly client: SQSClient = new SQSClient({}),
   ) {}
 
-  async send(due: readonly DueInstance[]): Promise<void> {
+  async send(due: readonly WakeUp[]): Promise<void> {
     if (due.length === 0) return;
     const { Failed = [] } = await this.client.send(
       new SendMessageBatchCommand({
@@ -55,7 +75,7 @@ export class SqsWakeQueue implements WakeQueue {
           Id: String(index),
           MessageBody: JSON.stringify(wakeEvent(instance.wakeAt)),
           MessageGroupId: instance.pk,
-          MessageDeduplicationId: wakeDeduplicationId(instance),
+          MessageDeduplicationId: instance.deduplicationId,
         })),
       }),
     );
@@ -68,21 +88,21 @@ export class SqsWakeQueue implements WakeQueue {
   }
 }
 
-/** The same instance and `wakeAt` give the same id, so SQS drops repeats of a wake-up for 5 minutes. */
-export function wakeDeduplicationId(instance: DueInstance): string {
-  return createHash('sha256').update(`${instance.pk}\n${instance.wakeAt}`).digest('hex');
+/** The same instance, `wakeAt` and sweep interval give the same id, so SQS drops the repeats of overlapping sweeps. */
+export function wakeDeduplicationId(instance: DueInstance, interval: number): string {
+  return createHash('sha256').update(`${instance.pk}\n${instance.wakeAt}\n${interval}`).digest('hex');
 }
 
 /** Keeps wake-ups in memory, for tests and benchmarks. */
 export class MemoryWakeQueue implements WakeQueue {
-  readonly sent: DueInstance[] = [];
+  readonly sent: WakeUp[] = [];
 
-  async send(due: readonly DueInstance[]): Promise<void> {
+  async send(due: readonly WakeUp[]): Promise<void> {
     this.sent.push(...due);
   }
 
   /** Takes every wake-up sent so far. */
-  drain(): DueInstance[] {
+  drain(): WakeUp[] {
     return this.sent.splice(0, this.sent.length);
   }
 }

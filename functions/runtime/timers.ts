@@ -1,21 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import type { AnyActorRef, EventObject } from 'xstate';
+import type { AnyActorRef, AnyMachineSnapshot, EventObject } from 'xstate';
+import { PermanentError } from './errors.ts';
 
 /**
- * Durable timers (DESIGN §5). XState keeps delayed events only in memory and never re-arms them on
+ * Durable timers (docs/DESIGN.md, "Timers"). XState keeps delayed events only in memory and never re-arms them on
  * restore (statelyai/xstate#5331), and a JS timer over 2^31−1 ms fires at once. Settle lets XState
  * schedule as usual but through {@link SettleClock}, which arms a real timer only while an event is
  * being settled and only if it falls within that budget; whatever is still pending once the machine
  * settles is stored on the instance and delivered later by a `settle.wake`.
  */
 
-/** A pending delayed event of the root actor, as stored on the instance item. */
+/** A pending delayed event scheduled by the root actor, as stored on the instance item. */
 export interface StoredTimer {
   /** Fresh per scheduling: re-entering a state reuses XState's id but gets a new token. */
   readonly token: string;
   /** XState's scheduled-event id (for `after`: the event type). */
   readonly id: string;
   readonly event: EventObject;
+  /**
+   * For a delayed `sendTo` a child of the root: the child's id among the root's children. Absent when the
+   * root sends to itself (`after`, delayed `raise`).
+   */
+  readonly target?: string;
   readonly delay: number;
   /** Epoch milliseconds at which it is due. */
   readonly fireAt: number;
@@ -91,25 +97,42 @@ function scheduledEvents(actor: AnyActorRef): ScheduledEvents {
 export class TimerBook {
   private known = new WeakMap<ScheduledEvent, StoredTimer>();
 
-  /** Re-registers stored timers on a restored actor without arming them. */
+  /**
+   * Re-registers stored timers on a restored actor without arming them. A timer for a child that the
+   * snapshot no longer holds is not registered: XState drops an event sent to a stopped actor too.
+   */
   restore(actor: AnyActorRef, timers: readonly StoredTimer[]): void {
     this.known = new WeakMap();
     for (const timer of timers) {
-      actor.system.scheduler.schedule(actor, actor, timer.event, timer.delay, timer.id);
+      const target = targetOf(actor, timer);
+      if (!target) continue;
+      actor.system.scheduler.schedule(actor, target, timer.event, timer.delay, timer.id);
       const entry = scheduledEvents(actor)[`${actor.sessionId}.${timer.id}`];
       if (entry) this.known.set(entry, timer);
     }
   }
 
-  /** The root actor's pending delayed events as stored timers, earliest first. */
-  collect(actor: AnyActorRef, now: number): StoredTimer[] {
+  /**
+   * The root actor's pending delayed events as stored timers, earliest first: those it sends to itself and
+   * those it sends to one of its children. A delayed event the root sends anywhere else cannot be restored,
+   * so it is refused here, at the event that scheduled it, rather than dropped at the save.
+   */
+  collect(actor: AnyActorRef, now: number, during: TimerCause): StoredTimer[] {
     const timers: StoredTimer[] = [];
     for (const entry of Object.values(scheduledEvents(actor))) {
-      // Delays of invoked or spawned children run in-process only; their snapshots restart them.
-      if (entry.source !== actor || entry.target !== actor) continue;
+      // Delays that children schedule run in-process only (documented): their snapshots restart them.
+      if (entry.source !== actor) continue;
       let timer = this.known.get(entry);
       if (!timer) {
-        timer = { token: randomUUID(), id: entry.id, event: entry.event, delay: entry.delay, fireAt: now + entry.delay };
+        const target = entry.target === actor ? undefined : childIdOf(actor, entry, during);
+        timer = {
+          token: randomUUID(),
+          id: entry.id,
+          event: entry.event,
+          ...(target === undefined ? {} : { target }),
+          delay: entry.delay,
+          fireAt: now + entry.delay,
+        };
         this.known.set(entry, timer);
       }
       timers.push(timer);
@@ -117,13 +140,42 @@ export class TimerBook {
     return timers.sort((a, b) => a.fireAt - b.fireAt);
   }
 
-  /** Takes a pending timer out of XState's scheduler so that it can be delivered now. */
-  take(actor: AnyActorRef, timer: StoredTimer): boolean {
+  /**
+   * Takes a pending timer out of XState's scheduler so that it can be delivered now; returns the actor to
+   * deliver it to, or `undefined` when the timer is no longer pending under its token.
+   */
+  take(actor: AnyActorRef, timer: StoredTimer): AnyActorRef | undefined {
     const entry = scheduledEvents(actor)[`${actor.sessionId}.${timer.id}`];
-    if (!entry || this.known.get(entry)?.token !== timer.token) return false;
+    if (!entry || this.known.get(entry)?.token !== timer.token) return undefined;
     actor.system.scheduler.cancel(actor, timer.id);
-    return true;
+    return entry.target;
   }
+}
+
+function targetOf(actor: AnyActorRef, timer: StoredTimer): AnyActorRef | undefined {
+  if (timer.target === undefined) return actor;
+  const children = (actor.getSnapshot() as AnyMachineSnapshot).children as Record<string, AnyActorRef | undefined>;
+  return Object.hasOwn(children, timer.target) ? children[timer.target] : undefined;
+}
+
+/** The instance and the event being handled when timers are collected, for the error that refuses one. */
+export interface TimerCause {
+  readonly instanceKey: string;
+  readonly eventType: string;
+}
+
+function childIdOf(actor: AnyActorRef, entry: ScheduledEvent, during: TimerCause): string {
+  const children = (actor.getSnapshot() as AnyMachineSnapshot).children as Record<string, AnyActorRef | undefined>;
+  const id = Object.keys(children).find((key) => children[key] === entry.target);
+  if (id !== undefined) return id;
+  throw new PermanentError(
+    'undurable-timer',
+    `While handling '${during.eventType}', instance ${during.instanceKey} scheduled '${entry.event.type}' ` +
+      `(id '${entry.id}', ${entry.delay} ms) for actor '${entry.target.id}', which is not a child of the root machine, ` +
+      'so it could not be stored and delivered later. The event was not applied. Send delayed events to the machine ' +
+      "itself (after, raise with a delay) or to a child it invokes or spawns (sendTo('<child id>', …, { delay })).",
+    { instanceKey: during.instanceKey },
+  );
 }
 
 /** The due-index shard of an instance: stable, spread evenly by a hash of its key. */

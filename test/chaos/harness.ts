@@ -557,7 +557,7 @@ export class ChaosRun {
           redrivenApplied += 1;
           note('applied and redriven by SQS', event);
         } else if (count === 0 && redriven.has(event.index)) note('redriven by SQS, not applied', event);
-        if (count > 0 && !this.effects.has(`${group}#${BigInt(event.sequenceNumber ?? '0')}`)) effectsMissing += 1;
+        if (count > 0 && !this.effects.has(`${group}#${event.sequenceNumber ?? ''}`)) effectsMissing += 1;
       }
       const known = new Set(good.map((event) => event.n));
       unexpected += log.filter((n) => !known.has(n)).length;

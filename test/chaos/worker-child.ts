@@ -138,8 +138,8 @@ const handler = createWorkerHandler({
 
 async function chaosHandler(event: SQSEvent, context: Context) {
   const receives = event.Records.map((record) => Number(record.attributes.ApproximateReceiveCount) || 1);
-  // As the worker builds the idempotency key: the sequence number as a BigInt (fauxqs pads it with zeros).
-  const keys = event.Records.map((record) => `${record.attributes.MessageGroupId}#${BigInt(record.attributes.SequenceNumber ?? '0')}`);
+  // As the worker builds the idempotency key: the sequence number as SQS wrote it (fauxqs pads it with zeros).
+  const keys = event.Records.map((record) => `${record.attributes.MessageGroupId}#${record.attributes.SequenceNumber ?? ''}`);
   report({ t: 'b', id: event.Records[0]?.messageId ?? '', r: event.Records.map((record, index) => [record.messageId, receives[index] ?? 1] as const) });
   event.Records.forEach((_, index) => {
     if (receives[index] === 1) firstReceives.add(keys[index] as string);

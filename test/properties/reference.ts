@@ -16,7 +16,7 @@
  *
  * Durable timers are modelled from the `xstate.raise` (with a delay) and `xstate.cancel` actions that
  * `transition()` returns, and delivered by a `settle.wake` as DESIGN §5 specifies: every pending timer
- * due by `max(now, min(wakeAt, now + wakeToleranceMs))`, earliest first.
+ * due by the worker's own clock (`fireAt <= now`; what the wake-up says is not trusted), earliest first.
  */
 import {
   fromPromise,
@@ -28,7 +28,6 @@ import {
   type EventObject,
 } from 'xstate';
 import { defineRegistry } from '../../functions/runtime/registry.ts';
-import { wakeToleranceMs } from '../../functions/runtime/instance.ts';
 import type { SettleEventMeta } from '../../functions/runtime/event.ts';
 import { registry as exampleRegistry } from '../../machines/index.ts';
 import type { VerificationEmail } from '../../machines/signup.ts';
@@ -113,9 +112,20 @@ export class ReferenceInstance {
   constructor(
     readonly machine: AnyStateMachine,
     readonly instanceKey: string,
-    /** The worker's clock: fixed in the property tests, so `fireAt` is exact. */
-    private readonly now: number,
+    /** The worker's clock when the next event is folded: the test sets it to the time the worker handled it. */
+    private now: number,
   ) {}
+
+  /** Sets the clock for the events folded next (time only moves forward). */
+  at(now: number): void {
+    this.now = Math.max(this.now, now);
+  }
+
+  /** The persisted initial state, without folding anything: what the worker saves when a first event fails. */
+  initialPersisted(): unknown {
+    const input = { instanceId: this.instanceKey.slice(this.instanceKey.indexOf('/') + 1), instanceKey: this.instanceKey };
+    return json(this.machine.getPersistedSnapshot(initialTransition(this.machine, input)[0]));
+  }
 
   /** An event from the queue that passed the boundary checks. A finished instance ignores it. */
   send(event: EventObject, meta: SettleEventMeta): void {
@@ -124,11 +134,10 @@ export class ReferenceInstance {
     this.step({ ...event, settle: meta } as EventObject);
   }
 
-  /** A `settle.wake`: delivers the timers due by its horizon, earliest first, unless an earlier one cancelled them. */
-  wake(wakeAt: number): void {
+  /** A `settle.wake`: delivers the timers due by the clock, earliest first, unless an earlier one cancelled them. */
+  wake(): void {
     this.started();
-    const horizon = Math.max(this.now, Math.min(wakeAt, this.now + wakeToleranceMs));
-    const due = [...this.timers.values()].filter((timer) => timer.fireAt <= horizon).sort((a, b) => a.fireAt - b.fireAt);
+    const due = [...this.timers.values()].filter((timer) => timer.fireAt <= this.now).sort((a, b) => a.fireAt - b.fireAt);
     for (const timer of due) {
       if (this.timers.get(timer.id) !== timer) continue;
       this.timers.delete(timer.id);
