@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { defaults as runtimeDefaults } from '../functions/runtime/config.ts';
 import { defaultWorkerTimeoutSeconds, eventQueueDefinition } from '../functions/runtime/resources.ts';
 
 /** Powertools log levels (`POWERTOOLS_LOG_LEVEL`). */
@@ -16,6 +17,14 @@ export interface SettleServiceProps {
    * @default Duration.seconds(30)
    */
   readonly workerTimeout?: Duration;
+
+  /**
+   * The most one event may take to settle (`SETTLE_EVENT_TIMEOUT_MS`). An event that hangs fails alone after
+   * this long, and the events behind it in its batch keep their time. At most the worker timeout less the
+   * 2 s the worker keeps back.
+   * @default 10 seconds, or the worker timeout less 2 s when that is shorter
+   */
+  readonly eventTimeout?: Duration;
 
   /**
    * The worker's memory in MB (CPU scales with it).
@@ -80,6 +89,7 @@ export interface SettleServiceProps {
 /** {@link SettleServiceProps} with every default applied and every value checked. */
 export interface ResolvedSettleServiceProps {
   readonly workerTimeoutSeconds: number;
+  readonly eventTimeoutMs: number;
   readonly workerMemorySize: number;
   readonly maxConcurrency: number;
   readonly logLevel: LogLevel;
@@ -104,7 +114,7 @@ export const defaults = {
   oldestEventAgeAlarmThreshold: Duration.minutes(5),
   workerEntry: repositoryFile('functions/worker.ts'),
   sweeperEntry: repositoryFile('functions/sweeper.ts'),
-} as const satisfies Required<SettleServiceProps>;
+} as const satisfies Required<Omit<SettleServiceProps, 'eventTimeout'>>; // eventTimeout: derived from workerTimeout
 
 const supportedRemovalPolicies: readonly RemovalPolicy[] = [
   RemovalPolicy.RETAIN,
@@ -129,6 +139,17 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
     problems.push(
       `workerTimeout must be whole seconds from 3 to 900 (900 is Lambda's limit, and the worker keeps 2 s back for its write), got ${workerTimeoutSeconds} s`,
     );
+  }
+
+  const settleWindowMs = workerTimeoutSeconds * 1000 - runtimeDefaults.settleMarginMs;
+  let eventTimeoutMs = Math.min(runtimeDefaults.eventTimeoutMs, settleWindowMs);
+  if (props.eventTimeout !== undefined) {
+    eventTimeoutMs = props.eventTimeout.isUnresolved() ? NaN : props.eventTimeout.toMilliseconds({ integral: false });
+    if (!(Number.isInteger(eventTimeoutMs) && eventTimeoutMs >= 1 && eventTimeoutMs <= settleWindowMs)) {
+      problems.push(
+        `eventTimeout must be whole milliseconds from 1 ms to the worker timeout less ${runtimeDefaults.settleMarginMs} ms (${settleWindowMs} ms), got ${eventTimeoutMs} ms`,
+      );
+    }
   }
 
   const workerMemorySize = props.workerMemorySize ?? defaults.workerMemorySize;
@@ -188,6 +209,7 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
   }
   return {
     workerTimeoutSeconds,
+    eventTimeoutMs,
     workerMemorySize,
     maxConcurrency,
     logLevel,

@@ -93,6 +93,7 @@ export class SettleService extends Construct {
       ...common,
       [environmentVariables.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
       [environmentVariables.maxReceiveCount]: String(maxReceiveCount),
+      [environmentVariables.eventTimeoutMs]: String(settings.eventTimeoutMs),
     };
     const sweeperEnvironment = { ...common, [environmentVariables.queueUrl]: this.queue.queueUrl };
 

@@ -172,6 +172,7 @@ describe('SettleService', () => {
             [environmentVariables.tableName]: { Ref: logicalId(stack, service.table) },
             [environmentVariables.deadLetterQueueUrl]: { Ref: logicalId(stack, service.deadLetterQueue) },
             [environmentVariables.maxReceiveCount]: String(maxReceiveCount),
+            [environmentVariables.eventTimeoutMs]: '10000',
             [environmentVariables.wakeShards]: String(tableDefinition.wakeShards),
             POWERTOOLS_SERVICE_NAME: 'settle',
             POWERTOOLS_METRICS_NAMESPACE: 'Settle',

@@ -60,6 +60,7 @@ describe('SettleService', () => {
     it('accepts the defaults', () => {
       expect(resolveProps(withEntries({}))).toEqual({
         workerTimeoutSeconds: 30,
+        eventTimeoutMs: 10_000,
         workerMemorySize: 512,
         maxConcurrency: 10,
         logLevel: 'INFO',
@@ -70,6 +71,14 @@ describe('SettleService', () => {
         workerEntry: fixtureEntry,
         sweeperEntry: fixtureEntry,
       });
+    });
+
+    it('bounds each event by the worker timeout less the 2 s kept back, by default and when given', () => {
+      expect(resolveProps(withEntries({ workerTimeout: Duration.seconds(5) })).eventTimeoutMs).toBe(3000);
+      expect(resolveProps(withEntries({ workerTimeout: Duration.seconds(60), eventTimeout: Duration.seconds(45) })).eventTimeoutMs).toBe(45_000);
+      expect(() => resolveProps(withEntries({ workerTimeout: Duration.seconds(30), eventTimeout: Duration.seconds(29) }))).toThrow(
+        /eventTimeout must be whole milliseconds from 1 ms to the worker timeout less 2000 ms \(28000 ms\), got 29000 ms/,
+      );
     });
 
     it('defaults the entries to functions/worker.ts and functions/sweeper.ts', () => {
