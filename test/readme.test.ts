@@ -99,21 +99,34 @@ describe('README', () => {
     expect(sent.stdout).toMatch(/"SequenceNumber"/);
 
     const read = await eventually(['env', 'read'], (stdout) => stdout.includes('\\"count\\":2'));
-    expect(JSON.parse(read)).toMatchObject({ value: 'even', status: 'active', outcome: 'resolve' });
+    expect(JSON.parse(read)).toMatchObject({ states: ['even'], status: 'active', outcome: 'resolve' });
   }, 60_000);
 
-  it('runs the approval through both sign-offs to done', async () => {
+  it('runs the approval through both sign-offs to done, showing both regions on the way', async () => {
     const sent = run('env', 'approval');
     expect(sent.status).toBe(0);
-    expect(sent.stdout.match(/"MessageId"/g)).toHaveLength(3);
+    const sequenceNumbers = [...sent.stdout.matchAll(/"SequenceNumber": "(\d+)"/g)].map((match) => match[1]);
+    expect(sequenceNumbers).toHaveLength(2);
 
-    const read = await eventually(['env', 'approval-read'], (stdout) => stdout.includes('"approved"'));
-    expect(JSON.parse(read)).toEqual({
-      value: 'approved',
+    const midway = await eventually(['env', 'approval-read'], (stdout) => stdout.includes('review.legal.signed'));
+    // The README states this exact value; the history carries the sequence numbers send-message returned.
+    expect(JSON.parse(midway)).toEqual({
+      states: ['review.legal.signed', 'review.finance.pending'],
       history: [
-        ['SUBMIT', 'resolve'],
-        ['APPROVE', 'resolve'],
-        ['APPROVE', 'done'],
+        [sequenceNumbers[0], 'SUBMIT', 'resolve'],
+        [sequenceNumbers[1], 'APPROVE', 'resolve'],
+      ],
+    });
+    expect(readme).toContain('`states` is `["review.legal.signed", "review.finance.pending"]`');
+
+    expect(run('env', 'approval-finish').status).toBe(0);
+    const read = await eventually(['env', 'approval-read'], (stdout) => stdout.includes('"approved"'));
+    expect(JSON.parse(read)).toMatchObject({
+      states: ['approved'],
+      history: [
+        [sequenceNumbers[0], 'SUBMIT', 'resolve'],
+        [sequenceNumbers[1], 'APPROVE', 'resolve'],
+        [expect.stringMatching(/^\d+$/), 'APPROVE', 'done'],
       ],
     });
   }, 60_000);
