@@ -160,7 +160,7 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
       'Batches run one after another; in a batch the groups run concurrently and the records of a group in order (every contender).',
       'Live actor: one actor per instance for the whole run, settled by the same per-region rule as the worker; never restores or saves. Naive: per event read → createActor(snapshot) → start → send → waitFor(hasTag resolve/reject or done) → getPersistedSnapshot → JSON.stringify → conditional write, on the same MemoryStore.',
       'The naive waitFor uses hasTag, a union over regions: for approval it returns while the finance budget check is still running (it does less work than a correct runtime, and persists an unsettled snapshot).',
-      'MemoryStore keeps each item as JSON (stringified on write, parsed on read), as a real store serialises it; the naive item is a small record holding the snapshot\'s JSON string.',
+      'MemoryStore encodes each item as DynamoStore does (the snapshot as a JSON string, gzipped above 4 KB, the item size rule) and keeps it as JSON, parsed on read; the naive item is a small record holding the snapshot\'s JSON string.',
       disagreements.length === 0
         ? 'Check: after the same stream, the worker and the naive baseline end in the same state value and context as the live actors, for every instance.'
         : `Check FAILED: ${disagreements.join('; ')}.`,

@@ -64,7 +64,7 @@ function scaleSectionOf({ snapshots, instances }: ScaleFindings, sizes: BenchSiz
     figures,
     notes: [
       `Snapshot size: a machine whose context holds order lines of the given size (the event changes one counter). ${sizes.snapshotInstances} instances × ${sizes.snapshotEventsPerInstance} events per shape, after their creation.`,
-      `Measured through DynamoStore on dynalite (the real handler): snapshots over ${compressAboveBytes / 1024} KB of JSON are stored gzipped as binary; and through the worker core on MemoryStore (JSON, no gzip, no emulator) for the CPU alone.`,
+      `Measured through DynamoStore on dynalite (the real handler): snapshots over ${compressAboveBytes / 1024} KB of JSON are stored gzipped as binary; and through the worker core on MemoryStore (encoded as DynamoStore encodes it, gzip included; no emulator) for the CPU alone.`,
       `Instances: counter instances written from one stored template, then ${sizes.memoryEvents} (MemoryStore) / ${sizes.dynaliteEvents} (dynalite) single-record batches to random instances. Heap figures include the stored instances; dynalite keeps its in-memory table largely in Buffers, outside the JS heap (see "external" and RSS).`,
       'Rates are per second of this process\'s CPU time (dynalite\'s included, it runs in-process); wall-clock rates are in the notes. Memory: process.memoryUsage() after a forced GC, all sizes in one process.',
     ],
