@@ -362,6 +362,7 @@ describe('poison input through the local stack', () => {
 
   beforeAll(async () => {
     stack = await startLocalStack({
+      registry,
       logger: silentLogger,
       sweeper: null,
       poller: { waitTimeSeconds: 1, concurrency: 2 },

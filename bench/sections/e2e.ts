@@ -9,6 +9,7 @@ import type { BatchReport } from '../../functions/local/poller.ts';
 import { MemoryDeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
 import { MemoryStore } from '../../functions/runtime/memory-store.ts';
 import { createWorkerHandler } from '../../functions/worker.ts';
+import { registry } from '../../machines/index.ts';
 import type { LocalStack } from '../../functions/local/stack.ts';
 import { percentile, sleep } from '../harness.ts';
 import { startBenchStack } from '../local.ts';
@@ -124,6 +125,7 @@ interface Target {
 const settleTarget: Target = {
   start: (done, onBatch) =>
     startBenchStack({
+      registry,
       now: steppingClock(),
       onApplied: (event) => done(keyOf(event.instanceKey, event.sequenceNumber)),
       poller: { concurrency: pollerConcurrency, onBatch },
@@ -137,6 +139,7 @@ const memoryTarget: Target = {
       handler: ({ config }) =>
         createWorkerHandler({
           config,
+          registry,
           store: new MemoryStore(),
           deadLetters: new MemoryDeadLetterQueue(),
           now: steppingClock(),

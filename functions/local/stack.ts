@@ -11,7 +11,8 @@
  * await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrl, … }));
  * await stack.stop();
  */
-import type { AppliedEvent } from '../worker.ts';
+import { createWorkerHandler, type AppliedEvent } from '../worker.ts';
+import type { MachineRegistry } from '../runtime/registry.ts';
 import { configFromEnvironment, environmentVariables, type SettleConfig } from '../runtime/config.ts';
 import { maxReceiveCount } from '../runtime/resources.ts';
 import { createLocalClients, type LocalClients } from './clients.ts';
@@ -47,7 +48,9 @@ export interface LocalStackOptions {
   readonly dynamodb?: 'dynalite' | 'dynamodb-local';
   /** The worker's timeout; also sets the queue's visibility timeout (× 6). @default localWorkerTimeoutSeconds */
   readonly workerTimeoutSeconds?: number;
-  /** Builds what the poller invokes. @default the worker, `createWorkerHandler` of functions/worker.ts */
+  /** The machines the default worker runs; required unless `handler` builds a worker of its own. */
+  readonly registry?: MachineRegistry;
+  /** Builds what the poller invokes. @default the worker, `createWorkerHandler` over `registry` */
   readonly handler?: (dependencies: StackDependencies) => SqsBatchHandler | Promise<SqsBatchHandler>;
   /** Builds the sweeper; `null` runs none. @default `createSweeper` of functions/sweeper.ts */
   readonly sweeper?: ((dependencies: StackDependencies) => Sweeper | Promise<Sweeper>) | null;
@@ -76,11 +79,19 @@ export interface LocalStack {
   readonly env: Readonly<Record<string, string>>;
   /** Clients pointed at the emulators, shared with the worker and sweeper. */
   readonly clients: LocalClients;
+  /**
+   * Runs the default worker over another registry from the next batch on; the emulators, and so the
+   * instances, stay. Batches in flight finish on the registry they started with.
+   */
+  useRegistry(registry: MachineRegistry): void;
   /** Stops the sweeps, then the poller (waiting for batches in flight), then the emulators. */
   stop(): Promise<void>;
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  if (!options.handler && !options.registry) {
+    throw new Error('startLocalStack needs the machines to run: pass `registry` (made with defineRegistry), or a `handler` of your own.');
+  }
   const logger = options.logger ?? consoleLogger;
   const now = options.now ?? Date.now;
   const workerTimeoutSeconds = options.workerTimeoutSeconds ?? localWorkerTimeoutSeconds;
@@ -115,7 +126,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const sweepIntervalMs = options.sweepIntervalMs ?? 1000;
     const dependencies: StackDependencies = { config, clients, now, logger, onApplied: options.onApplied, sweepIntervalMs };
 
-    const handler = await (options.handler ?? defaultWorker)(dependencies);
+    let registry = options.registry;
+    let worker: SqsBatchHandler | undefined;
+    const handler: SqsBatchHandler = options.handler
+      ? await options.handler(dependencies)
+      : (event, context) => {
+          if (!registry) throw new Error('No registry to run: pass `registry` to startLocalStack.');
+          worker ??= defaultWorker(dependencies, registry);
+          return worker(event, context);
+        };
+
     const sweeperFactory = options.sweeper === undefined ? defaultSweeper : options.sweeper;
     const sweeper = sweeperFactory ? await sweeperFactory(dependencies) : undefined;
 
@@ -144,6 +164,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       config,
       env,
       clients,
+      useRegistry: (next) => {
+        if (options.handler) throw new Error('useRegistry works with the default worker only; this stack was started with its own handler.');
+        registry = next;
+        worker = undefined;
+      },
       stop: () => (stopped ??= cleanUp()),
     };
   } catch (error) {
@@ -166,11 +191,11 @@ async function startAll(options: LocalStackOptions, cleanups: (() => Promise<voi
   return [sqs.value, dynamodb.value];
 }
 
-async function defaultWorker(dependencies: StackDependencies): Promise<SqsBatchHandler> {
-  const { createWorkerHandler } = await import('../worker.ts');
+function defaultWorker(dependencies: StackDependencies, registry: MachineRegistry): SqsBatchHandler {
   const { logger } = dependencies;
   return createWorkerHandler({
     config: dependencies.config,
+    registry,
     sqs: dependencies.clients.sqs,
     dynamo: dependencies.clients.document,
     now: dependencies.now,

@@ -1,24 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseArguments } from '../../functions/local/arguments.ts';
-import { appliedLine, stateText } from '../../functions/local/banner.ts';
-
-describe('npm start arguments', () => {
-  it('defaults to SQS on 9324 and DynamoDB on 8000 with dynalite', () => {
-    expect(parseArguments([], {})).toEqual({ sqsPort: 9324, dynamodbPort: 8000, dynamodbLocal: false });
-  });
-
-  it('reads ports from the environment, and flags win over it', () => {
-    const env = { SETTLE_SQS_PORT: '9400', SETTLE_DYNAMODB_PORT: '8100' };
-    expect(parseArguments([], env)).toEqual({ sqsPort: 9400, dynamodbPort: 8100, dynamodbLocal: false });
-    expect(parseArguments(['--sqs-port', '0', '--dynamodb-port=0', '--dynamodb-local'], env)).toEqual({ sqsPort: 0, dynamodbPort: 0, dynamodbLocal: true });
-  });
-
-  it('names every bad argument at once', () => {
-    expect(() => parseArguments(['--sqs-port', 'x', '--verbose'], { SETTLE_DYNAMODB_PORT: '70000' })).toThrow(
-      /unknown argument '--verbose'; --sqs-port must be a port from 0 to 65535, got 'x'; SETTLE_DYNAMODB_PORT must be a port from 0 to 65535, got '70000'/,
-    );
-  });
-});
+import { appliedLine, readyBanner, stateText } from '../../functions/local/banner.ts';
+import type { LocalStack } from '../../functions/local/stack.ts';
+import { registry } from '../../machines/index.ts';
 
 describe('applied line', () => {
   it('prints instance, event, from → to, outcome and whole milliseconds', () => {
@@ -32,5 +15,23 @@ describe('applied line', () => {
     expect(appliedLine({ instanceKey: 'a/b', eventType: 'GO', sequenceNumber: '2', from: { step: 'one' }, to: 'done', outcome: 'done', durationMs: 12.6 })).toBe(
       'a/b  GO  step.one → done  done  13 ms',
     );
+  });
+});
+
+describe('ready banner', () => {
+  it('lists the registered machines with their versions, and example commands for the first one', () => {
+    const stack = {
+      endpoints: { sqs: 'http://127.0.0.1:9324', dynamodb: 'http://127.0.0.1:8000' },
+      queueUrl: 'http://127.0.0.1:9324/000000000000/settle-events.fifo',
+      deadLetterQueueUrl: 'http://127.0.0.1:9324/000000000000/settle-events-dlq.fifo',
+      tableName: 'settle-instances',
+    } as LocalStack;
+
+    const banner = readyBanner(stack, 412, registry);
+
+    expect(banner).toContain('ready in 412 ms');
+    expect(banner).toContain('Machines  counter v1, approval v1, signup v1, payment v1');
+    expect(banner).toContain(`--message-group-id counter/c1 --message-deduplication-id "$(date +%s)-$RANDOM" --message-body '{"type":"COUNT"}'`);
+    expect(banner).toContain(`--key '{"pk":{"S":"counter/c1"}}'`);
   });
 });

@@ -2,6 +2,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { startEmulators } from '../../functions/local/emulators.ts';
 import { startLocalStack, type AppliedEvent } from '../../functions/local/stack.ts';
+import { registry } from '../../machines/index.ts';
 import { recordingLogger } from '../helpers/emulators.ts';
 import { sendEvents } from '../helpers/sqs.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -10,7 +11,7 @@ describe('local stack', () => {
   it('runs an event through the real worker: applied, reported and saved', async () => {
     // Prepare
     const applied: AppliedEvent[] = [];
-    const stack = await startLocalStack({ onApplied: (event) => applied.push(event), logger: recordingLogger(), poller: { waitTimeSeconds: 1 } });
+    const stack = await startLocalStack({ registry, onApplied: (event) => applied.push(event), logger: recordingLogger(), poller: { waitTimeSeconds: 1 } });
     try {
       // Act
       const [sent] = await sendEvents(stack.clients.sqs, stack.queueUrl, [{ group: 'counter/stack-1', body: '{"type":"COUNT"}' }]);
@@ -78,7 +79,7 @@ describe('local stack', () => {
 
     // The SQS port is free again, while the DynamoDB port is taken by a stand-in: the start fails …
     const standIn = await startEmulators({ dynamodbPort: ports.dynamodbPort });
-    await expect(startLocalStack({ ...ports, sweeper: null, logger: recordingLogger() })).rejects.toThrow(/port is in use/);
+    await expect(startLocalStack({ ...ports, registry, sweeper: null, logger: recordingLogger() })).rejects.toThrow(/port is in use/);
     await standIn.stop();
 
     // … and has released the SQS port it had taken.
