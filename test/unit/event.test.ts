@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PermanentError } from '../../functions/runtime/errors.ts';
-import { idempotencyKeyOf, maxEventBytes, parseMessage } from '../../functions/runtime/event.ts';
+import { idempotencyKeyOf, maxEventBytes, maxShownTypeLength, parseMessage, shownType } from '../../functions/runtime/event.ts';
 
 const key = 'approval/a1';
 
@@ -142,6 +142,28 @@ describe('parseMessage', () => {
     expect(error.instanceKey).toBe(key);
     expect(error.message).toBe(
       `The event 'PAY' for instance ${key} sets the field "settle", which Settle fills in itself (the idempotency key). Remove it.`,
+    );
+  });
+});
+
+describe('shownType', () => {
+  it('shows a type of up to 128 characters whole, and cuts a longer one to 128 with an ellipsis', () => {
+    const longest = 'A'.repeat(maxShownTypeLength);
+
+    expect(maxShownTypeLength).toBe(128);
+    expect(shownType('APPROVE')).toBe('APPROVE');
+    expect(shownType(longest)).toBe(longest);
+    expect(shownType(`${longest}BC`)).toBe(`${longest}…`);
+  });
+
+  it('keeps a reason about a huge reserved type short', () => {
+    const type = `xstate.${'x'.repeat(200_000)}`;
+
+    const error = rejectionOf(JSON.stringify({ type }));
+
+    expect(error.code).toBe('reserved-type');
+    expect(error.message).toBe(
+      `Event type '${type.slice(0, 128)}…' for instance ${key} starts with the reserved prefix 'xstate.': only the runtime may send such events. Rename the event.`,
     );
   });
 });

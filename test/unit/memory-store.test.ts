@@ -42,6 +42,18 @@ describe('MemoryStore', () => {
     expect(await store.read('counter/c2')).toBeUndefined();
   });
 
+  it('reads back a large snapshot whole', async () => {
+    const store = new MemoryStore();
+    const notes = Array.from({ length: 400 }, (_, index) => `note ${index}: the customer called about the invoice`);
+    const large = { ...record('counter/c1', 1), snapshot: { status: 'active' as const, value: 'even', context: { count: 2, notes } } };
+
+    await store.write(large, undefined);
+
+    expect(JSON.stringify(large.snapshot).length).toBeGreaterThan(16_000);
+    expect((await store.read('counter/c1'))?.snapshot).toEqual(large.snapshot);
+    expect(store.all()[0]?.snapshot).toEqual(large.snapshot);
+  });
+
   it('drops undefined fields, as DynamoDB does', async () => {
     const store = new MemoryStore();
 

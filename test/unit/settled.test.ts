@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, setup, toPromise, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
-import { isSettled, settledOutcome } from '../../functions/runtime/settled.ts';
+import { activeStatePaths, isSettled, settledOutcome } from '../../functions/runtime/settled.ts';
 
 /** A document review: two regions that rest independently; `legal` can end in a final state under a `reject` tag. */
 const review = setup({}).createMachine({
@@ -116,5 +116,13 @@ describe('settledOutcome', () => {
 
   it('sees a resolve tag on an ancestor of the active state', () => {
     expect(settledOutcome(snapshotAfter(review, ['PARK']))).toBe('resolve');
+  });
+});
+
+describe('activeStatePaths', () => {
+  it('gives each active state as a dot path from the root, one per region', () => {
+    expect(activeStatePaths(snapshotAfter(review, []))).toEqual(['drafting']);
+    expect(activeStatePaths(snapshotAfter(review, ['PARK']))).toEqual(['parked.shelf']);
+    expect(activeStatePaths(snapshotAfter(review, ['SUBMIT', 'LEGAL_VETO']))).toEqual(['review.legal.vetoed.closed', 'review.finance.checking']);
   });
 });
