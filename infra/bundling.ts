@@ -36,6 +36,8 @@ export const workerBundling = {
   mainFields: ['module', 'main'],
   target: 'node22',
   minify: true,
+  // Error classes name themselves with `new.target.name`: minified, a PermanentError would log as `a`.
+  keepNames: true,
   sourceMap: true,
   sourceMapMode: SourceMapMode.DEFAULT,
   // Stack traces point at the TypeScript files without shipping their source.
@@ -65,6 +67,7 @@ export function esbuildOptions({ entry, outdir }: { entry: string; outdir: strin
     mainFields: [...workerBundling.mainFields],
     target: workerBundling.target,
     minify: workerBundling.minify,
+    keepNames: workerBundling.keepNames,
     sourcemap: workerBundling.sourceMap,
     sourcesContent: workerBundling.sourcesContent,
     banner: { js: workerBundling.banner },

@@ -72,8 +72,8 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env, role
   const wholeNumber = (name: string, fallback: number, min: number): number => {
     const raw = env[name]?.trim();
     if (!raw) return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min) {
+    const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN; // decimal digits only: not 0x10, 1e3 or 2.0
+    if (!Number.isSafeInteger(value) || value < min) {
       problems.push(`${name} must be a whole number ≥ ${min}, got '${raw}'`);
       return fallback;
     }

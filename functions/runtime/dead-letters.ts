@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { RetryableError, type PermanentError } from './errors.ts';
+import { RetryableError, describeError, type PermanentError } from './errors.ts';
 import { isValidGroupId } from './instance-key.ts';
 import { deadLetterAttributes } from './resources.ts';
 
@@ -53,7 +53,7 @@ export class SqsDeadLetterQueue implements DeadLetterQueue {
     } catch (error) {
       throw new RetryableError(
         'dead-letter-unavailable',
-        `Could not move a record of ${letter.groupId} to the dead-letter queue (${(error as Error).message}); the record is retried. Check SETTLE_DLQ_URL and the worker's sqs:SendMessage grant.`,
+        `Could not move a record of ${letter.groupId} to the dead-letter queue (${describeError(error).message}); the record is retried. Check SETTLE_DLQ_URL and the worker's sqs:SendMessage grant.`,
         { instanceKey: letter.groupId, cause: error },
       );
     }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { App } from 'aws-cdk-lib';
@@ -64,6 +64,22 @@ describe('SettleService', () => {
         await build({ ...esbuildOptions({ entry: relative(repositoryRoot, fixtureEntry), outdir: own }), absWorkingDir: repositoryRoot, logLevel: 'silent' });
 
         expect(readFileSync(join(own, bundleFileName), 'utf8')).toBe(readFileSync(join(assetDir, bundleFileName), 'utf8'));
+      } finally {
+        rmSync(own, { recursive: true, force: true });
+      }
+    });
+
+    it("keeps class names, so Settle's errors log as PermanentError, not as a minified letter", async () => {
+      // Bug: minify without keepNames renamed the error classes, and `new.target.name` gave names like 'a'.
+      const own = mkdtempSync(join(scratch, 'infra-names-'));
+      try {
+        const entry = join(own, 'entry.ts');
+        writeFileSync(entry, `export { PermanentError, VersionConflictError } from '${join(repositoryRoot, 'functions/runtime/errors.ts')}';\n`);
+        await build({ ...esbuildOptions({ entry, outdir: own }), absWorkingDir: repositoryRoot, logLevel: 'silent' });
+        const { PermanentError, VersionConflictError } = await import(pathToFileURL(join(own, bundleFileName)).href);
+
+        expect(new PermanentError('invalid-json', 'bad').name).toBe('PermanentError');
+        expect(new VersionConflictError('counter/c1', 1).name).toBe('VersionConflictError');
       } finally {
         rmSync(own, { recursive: true, force: true });
       }
