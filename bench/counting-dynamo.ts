@@ -4,8 +4,8 @@
  * of every item written (DynamoDB's item-size rules), and the writes the sparse due index would take.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createLocalClients, type LocalClients } from '../functions/local/clients.ts';
-import { tableDefinition } from '../functions/runtime/resources.ts';
+import { createLocalClients, type LocalClients } from '../local/clients.ts';
+import { tableDefinition } from '../runtime/core/resources.ts';
 
 export interface WriteRecord {
   readonly pk: string;

@@ -130,7 +130,7 @@ export async function withPeakHeap<T>(work: () => Promise<T>, everyMs = 5): Prom
 }
 
 /** A seeded PRNG, so every run and every contender sees the same "random" choices. */
-export { seededRandom } from '../test/support/random.ts';
+export { seededRandom } from '../testing/random.ts';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -4,8 +4,8 @@
  */
 import type { SQSRecord } from 'aws-lambda';
 import type { EventObject } from 'xstate';
-import { wakeEventType } from '../functions/runtime/resources.ts';
-import { fifoRecord, sequence } from '../test/support/records.ts';
+import { wakeEventType } from '../runtime/core/resources.ts';
+import { sqsRecord as fifoRecord, sqsSequenceNumber as sequence } from '../testing/index.ts';
 
 /** One step of an instance's stream: an outside event, or "the pending timer is due". */
 export type Step =

@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
-import type { MachineRegistry } from '../functions/runtime/registry.ts';
+import type { MachineRegistry } from '../runtime/core/registry.ts';
 
 /** A registry module as loaded: the registry and the files of the user's own that it was built from. */
 export interface LoadedRegistry {

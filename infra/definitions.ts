@@ -19,10 +19,10 @@ import {
   eventQueueDefinition,
   type QueueDefinition,
   tableDefinition,
-} from '../functions/runtime/resources.ts';
+} from '../runtime/core/resources.ts';
 
 /**
- * Translates the shared plain-data definitions (`functions/runtime/resources.ts`) into CDK props.
+ * Translates the shared plain-data definitions (`runtime/core/resources.ts`) into CDK props.
  * Every queue and table attribute comes from there, so the local stack and AWS cannot drift;
  * the lookup tables below make the compiler reject a definition value CDK cannot express.
  */

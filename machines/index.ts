@@ -1,4 +1,4 @@
-import { defineRegistry } from '../functions/runtime/registry.ts';
+import { defineRegistry } from '../runtime/index.ts';
 import { approvalMachine } from './approval.ts';
 import { counterMachine } from './counter.ts';
 import { paymentMachine } from './payment.ts';

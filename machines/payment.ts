@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import type { InstanceInput } from '../functions/runtime/registry.ts';
+import type { InstanceInput } from '../runtime/index.ts';
 
 type PaymentEvent =
   | { type: 'CHECKOUT'; amount: number; windowSeconds?: number }

@@ -1,6 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate';
-import { idempotencyKeyOf } from '../functions/runtime/event.ts';
-import type { InstanceInput } from '../functions/runtime/registry.ts';
+import { idempotencyKeyOf } from '../runtime/index.ts';
+import type { InstanceInput } from '../runtime/index.ts';
 
 export interface VerificationEmail {
   readonly email: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configFromEnvironment } from '../functions/runtime/config.ts';
+import { configFromEnvironment } from '../runtime/core/config.ts';
 
 describe('configFromEnvironment', () => {
   it('names every missing or malformed setting at once, and where they come from', () => {

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { assign, createActor, fromPromise, sendTo, setup, spawnChild } from 'xstate';
-import type { DeadLetterQueue } from '../functions/runtime/dead-letters.ts';
-import { RetryableError, VersionConflictError } from '../functions/runtime/errors.ts';
-import { maxItemBytes } from '../functions/runtime/item.ts';
-import { processBatch, type WorkerCore } from '../functions/runtime/process-batch.ts';
-import { defineRegistry, type PersistedSnapshot } from '../functions/runtime/registry.ts';
-import type { InstanceStore } from '../functions/runtime/store.ts';
+import type { DeadLetterQueue } from '../runtime/core/dead-letters.ts';
+import { RetryableError, VersionConflictError } from '../runtime/core/errors.ts';
+import { maxItemBytes } from '../runtime/core/item.ts';
+import { processBatch, type WorkerCore } from '../runtime/core/process-batch.ts';
+import { defineRegistry, type PersistedSnapshot } from '../runtime/core/registry.ts';
+import type { InstanceStore } from '../runtime/core/store.ts';
 import { registry as examples } from '../machines/index.ts';
 import { faultyMachine, never } from './support/faulty.ts';
 import { budget, makeCore as makeSupportCore, stored } from './support/core.ts';

@@ -2,11 +2,11 @@ import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromPromise, setup } from 'xstate';
-import { silentLogger } from '../functions/local/log.ts';
-import { startLocalStack, type LocalStack } from '../functions/local/stack.ts';
-import { defineRegistry } from '../functions/runtime/registry.ts';
-import type { InstanceRecord } from '../functions/runtime/store.ts';
-import { createWorkerHandler, type AppliedEvent } from '../functions/worker.ts';
+import { silentLogger } from '../local/log.ts';
+import { startLocalStack, type LocalStack } from '../local/stack.ts';
+import { defineRegistry } from '../runtime/core/registry.ts';
+import type { InstanceRecord } from '../runtime/core/store.ts';
+import { createWorkerHandler, type AppliedEvent } from '../runtime/aws/worker.ts';
 import { registry } from '../machines/index.ts';
 
 /** Fails to settle on its first attempt at each `FLAKY` event, then succeeds: a retryable failure. */

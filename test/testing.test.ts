@@ -1,6 +1,6 @@
 import { setup } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { defineRegistry } from '../functions/runtime/registry.ts';
+import { defineRegistry } from '../runtime/core/registry.ts';
 import { registry } from '../machines/index.ts';
 import { createTestWorld, NotSettledError } from '../testing/index.ts';
 

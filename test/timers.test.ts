@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
-import { defineRegistry } from '../functions/runtime/registry.ts';
+import { defineRegistry } from '../runtime/core/registry.ts';
 import { registry } from '../machines/index.ts';
 import { World } from './support/world.ts';
 

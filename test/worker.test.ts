@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { fromPromise } from 'xstate';
-import { RetryableError } from '../functions/runtime/errors.ts';
-import { MemoryStore } from '../functions/runtime/memory-store.ts';
-import { processBatch, type WorkerCore } from '../functions/runtime/process-batch.ts';
-import { defineRegistry, type MachineRegistry } from '../functions/runtime/registry.ts';
-import type { InstanceStore } from '../functions/runtime/store.ts';
+import { RetryableError } from '../runtime/core/errors.ts';
+import { MemoryStore } from '../runtime/memory/memory-store.ts';
+import { processBatch, type WorkerCore } from '../runtime/core/process-batch.ts';
+import { defineRegistry, type MachineRegistry } from '../runtime/core/registry.ts';
+import type { InstanceStore } from '../runtime/core/store.ts';
 import { approvalMachine } from '../machines/approval.ts';
 import { registry } from '../machines/index.ts';
 import { faultyMachine, never } from './support/faulty.ts';

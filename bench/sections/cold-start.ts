@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { bundleEnvironment, bundleFileName, esbuildOptions } from '../../infra/bundling.ts';
-import { localCredentials } from '../../functions/local/clients.ts';
+import { localCredentials } from '../../local/clients.ts';
 import { median } from '../harness.ts';
 import { startIdleStack } from '../local.ts';
 import type { BenchSizes } from '../options.ts';

@@ -3,10 +3,10 @@
  * per instance (the ceiling) and the naive per-event restore/save loop (the baseline), side by side.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { MemoryDeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
-import { MemoryStore } from '../../functions/runtime/memory-store.ts';
-import { processBatch, type WorkerCore } from '../../functions/runtime/process-batch.ts';
-import type { MachineRegistry } from '../../functions/runtime/registry.ts';
+import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
+import { MemoryStore } from '../../runtime/memory/memory-store.ts';
+import { processBatch, type WorkerCore } from '../../runtime/core/process-batch.ts';
+import type { MachineRegistry } from '../../runtime/core/registry.ts';
 import { registry } from '../../machines/index.ts';
 import { LiveActors, NaiveRuntime, runBatches, type FinalState } from '../baselines.ts';
 import { compare, type Contender } from '../harness.ts';

@@ -5,12 +5,12 @@
  */
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import type { BatchReport } from '../../functions/local/poller.ts';
-import { MemoryDeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
-import { MemoryStore } from '../../functions/runtime/memory-store.ts';
-import { createWorkerHandler } from '../../functions/worker.ts';
+import type { BatchReport } from '../../local/poller.ts';
+import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
+import { MemoryStore } from '../../runtime/memory/memory-store.ts';
+import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import { registry } from '../../machines/index.ts';
-import type { LocalStack } from '../../functions/local/stack.ts';
+import type { LocalStack } from '../../local/stack.ts';
 import { percentile, sleep } from '../harness.ts';
 import { startBenchStack } from '../local.ts';
 import type { BenchSizes } from '../options.ts';

@@ -4,10 +4,10 @@
  */
 import { BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSRecord } from 'aws-lambda';
-import type { InstanceRecord } from '../../functions/runtime/store.ts';
-import { createWorkerHandler } from '../../functions/worker.ts';
+import type { InstanceRecord } from '../../runtime/core/store.ts';
+import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import { registry } from '../../machines/index.ts';
-import { fifoRecord, sequence } from '../../test/support/records.ts';
+import { sqsRecord as fifoRecord, sqsSequenceNumber as sequence } from '../../testing/index.ts';
 import { collectGarbage, memory, seededRandom } from '../harness.ts';
 import { lambdaContext, sqsEvent, startIdleStack } from '../local.ts';
 import type { BenchSizes } from '../options.ts';
@@ -63,7 +63,7 @@ export async function dynaliteInstanceScale(sizes: BenchSizes['scale']): Promise
   const { document } = stack.clients;
   const findings: InstanceCountFindings[] = [];
   try {
-    const handler = createWorkerHandler({ config: stack.config, sqs: stack.clients.sqs, dynamo: document });
+    const handler = createWorkerHandler({ config: stack.config, registry, sqs: stack.clients.sqs, dynamo: document });
     await handler(sqsEvent([fifoRecord('counter/template', sequence(1), count)]), lambdaContext());
     const { Item } = await document.send(new GetCommand({ TableName: stack.tableName, Key: { pk: 'counter/template' } }));
     if (!Item) throw new Error('the template instance was not stored');

@@ -4,8 +4,8 @@
  */
 import { gzipSync } from 'node:zlib';
 import type { SQSRecord } from 'aws-lambda';
-import { compressAboveBytes } from '../../functions/runtime/item.ts';
-import { createWorkerHandler } from '../../functions/worker.ts';
+import { compressAboveBytes } from '../../runtime/core/item.ts';
+import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import { blobName, blobRegistry, linesOf } from '../blob-machine.ts';
 import { countedLocalClients } from '../counting-dynamo.ts';
 import { collectGarbage, memory, withPeakHeap } from '../harness.ts';

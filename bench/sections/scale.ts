@@ -1,5 +1,5 @@
 /** §6 Scale: throughput and memory as snapshots grow and as the number of stored instances grows. */
-import { compressAboveBytes } from '../../functions/runtime/item.ts';
+import { compressAboveBytes } from '../../runtime/core/item.ts';
 import type { BenchSizes } from '../options.ts';
 import { compared, formatNumber, type Figure, type Section } from '../report.ts';
 import { dynaliteInstanceScale, memoryInstanceScale, type InstanceCountFindings } from './scale-instances.ts';

@@ -2,8 +2,8 @@
  * §2 Storage calls per event: the real worker handler (`createWorkerHandler`) on the local stack's
  * dynalite, through a DynamoDB client that counts, fed Lambda-shaped FIFO batches of several shapes.
  */
-import type { InstanceRecord } from '../../functions/runtime/store.ts';
-import { createWorkerHandler } from '../../functions/worker.ts';
+import type { InstanceRecord } from '../../runtime/core/store.ts';
+import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import { registry } from '../../machines/index.ts';
 import { countedLocalClients, itemBytes } from '../counting-dynamo.ts';
 import { median } from '../harness.ts';
@@ -77,7 +77,7 @@ export async function storageSection(sizes: BenchSizes['storage']): Promise<{ se
   let reported = 0;
   let retried = 0;
   try {
-    const handler = createWorkerHandler({ config: stack.config, sqs: clients.sqs, dynamo: clients.document, now: steppingClock() });
+    const handler = createWorkerHandler({ config: stack.config, registry, sqs: clients.sqs, dynamo: clients.document, now: steppingClock() });
     for (const [index, shape] of storageShapes.entries()) {
       counter.reset();
       const durations: number[] = [];

@@ -23,14 +23,14 @@ import {
 } from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { build } from 'esbuild';
-import { createLocalClients, type LocalClients } from '../../functions/local/clients.ts';
-import { localRegion, startEmulators, type Emulators } from '../../functions/local/emulators.ts';
-import { provision, type ProvisionedResources } from '../../functions/local/provision.ts';
-import { environmentVariables } from '../../functions/runtime/config.ts';
-import { deadLetterAttributes, maxReceiveCount } from '../../functions/runtime/resources.ts';
+import { createLocalClients, type LocalClients } from '../../local/clients.ts';
+import { localRegion, startEmulators, type Emulators } from '../../local/emulators.ts';
+import { provision, type ProvisionedResources } from '../../local/provision.ts';
+import { environmentVariables } from '../../runtime/core/config.ts';
+import { deadLetterAttributes, maxReceiveCount } from '../../runtime/core/resources.ts';
 import { killPoints, type ChildReport, type KillPoint } from './faults.ts';
 import { ledgerMachineName } from './ledger.ts';
-import { seededRandom } from '../support/random.ts';
+import { seededRandom } from '../../testing/random.ts';
 
 export interface ChaosOptions {
   readonly events: number;

@@ -21,13 +21,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent } from 'aws-lambda';
-import { configFromEnvironment } from '../../functions/runtime/config.ts';
-import { SqsDeadLetterQueue, type DeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
-import { DynamoStore, createDocumentClient } from '../../functions/runtime/dynamo-store.ts';
-import { VersionConflictError } from '../../functions/runtime/errors.ts';
-import type { InstanceStore } from '../../functions/runtime/store.ts';
-import { startPoller } from '../../functions/local/poller.ts';
-import { createWorkerHandler } from '../../functions/worker.ts';
+import { configFromEnvironment } from '../../runtime/core/config.ts';
+import { type DeadLetterQueue } from '../../runtime/core/dead-letters.ts';
+import { SqsDeadLetterQueue } from '../../runtime/aws/sqs-dead-letters.ts';
+import { DynamoStore, createDocumentClient } from '../../runtime/aws/dynamo-store.ts';
+import { VersionConflictError } from '../../runtime/core/errors.ts';
+import type { InstanceStore } from '../../runtime/core/store.ts';
+import { startPoller } from '../../local/poller.ts';
+import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import type { ChildReport, KillPoint } from './faults.ts';
 import { createLedgerRegistry, type LedgerEffectInput } from './ledger.ts';
 
@@ -128,6 +129,7 @@ const handler = createWorkerHandler({
   store,
   deadLetters,
   logger: {
+    info: () => undefined,
     warn: (message, attributes) => {
       if (message.startsWith('Group left to SQS')) report({ t: 'retry' });
       else process.stderr.write(`worker: ${message} ${JSON.stringify(attributes ?? {})}\n`);

@@ -4,8 +4,8 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDev, type DevSession } from '../../cli/dev.ts';
 import { devOptions } from '../../cli/program.ts';
-import { sendEvents } from '../helpers/sqs.ts';
-import { waitFor } from '../helpers/wait-for.ts';
+import { sendEvents } from '../support/sqs.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 describe('settle dev options', () => {
   const exists = (path: string) => path === 'machines/index.ts' || path === 'src/mine.ts';
@@ -62,7 +62,7 @@ describe('settle dev', () => {
     writeMachine(`ADD: { actions: assign({ n: ({ context }) => context.n + 1 }) }`);
     writeFileSync(
       registryFile,
-      `import { defineRegistry } from '../../../functions/runtime/registry.ts';
+      `import { defineRegistry } from '../../../runtime/index.ts';
 import { tally } from './tally.ts';
 export const registry = defineRegistry({ tally: { machine: tally, version: 1 } });
 `,

@@ -2,13 +2,13 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
-import { environmentVariables } from '../../functions/runtime/config.ts';
+import { environmentVariables } from '../../runtime/core/config.ts';
 import {
   deadLetterQueueDefinition,
   eventQueueDefinition,
   maxReceiveCount,
   tableDefinition,
-} from '../../functions/runtime/resources.ts';
+} from '../../runtime/core/resources.ts';
 import { logicalId, synthService } from './helpers.ts';
 
 describe('SettleService', () => {

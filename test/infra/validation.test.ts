@@ -68,7 +68,7 @@ describe('SettleService', () => {
         tracing: false,
         removalPolicy: RemovalPolicy.RETAIN,
         oldestEventAgeAlarmThresholdSeconds: 300,
-        workerEntry: fixtureEntry,
+        worker: { entry: fixtureEntry },
         sweeperEntry: fixtureEntry,
       });
     });
@@ -81,9 +81,13 @@ describe('SettleService', () => {
       );
     });
 
-    it('defaults the entries to functions/worker.ts and functions/sweeper.ts', () => {
-      expect(defaults.workerEntry).toMatch(/\/functions\/worker\.ts$/);
+    it("defaults the sweeper to Settle's own entry, and no worker: the machines are the app's", () => {
       expect(defaults.sweeperEntry).toMatch(/\/functions\/sweeper\.ts$/);
+      expect(() => resolveProps({})).toThrow(
+        /the worker needs your machines: give registry \(a module that exports your registry\) or workerEntry \(a file that exports handler = lambdaHandler\(registry\)\)/,
+      );
+      expect(() => resolveProps({ workerEntry: fixtureEntry, registry: fixtureEntry })).toThrow(/give workerEntry or registry, not both/);
+      expect(resolveProps({ registry: fixtureEntry }).worker).toEqual({ registry: fixtureEntry });
     });
 
     it.each<[string, SettleServiceProps, RegExp]>([

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { appliedLine, readyBanner, stateText } from '../../functions/local/banner.ts';
-import type { LocalStack } from '../../functions/local/stack.ts';
+import { appliedLine, readyBanner, stateText } from '../../local/banner.ts';
+import type { LocalStack } from '../../local/stack.ts';
 import { registry } from '../../machines/index.ts';
 
 describe('applied line', () => {

@@ -2,9 +2,9 @@ import { connect } from 'node:net';
 import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localCredentials } from '../../functions/local/clients.ts';
-import { startEmulators } from '../../functions/local/emulators.ts';
-import { startTestEmulators, type TestEmulators } from '../helpers/emulators.ts';
+import { localCredentials } from '../../local/clients.ts';
+import { startEmulators } from '../../local/emulators.ts';
+import { startTestEmulators, type TestEmulators } from '../support/emulators.ts';
 
 let emulators: TestEmulators;
 

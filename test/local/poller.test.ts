@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startPoller, type BatchReport, type Poller, type PollerOptions } from '../../functions/local/poller.ts';
-import { provision, type ProvisionedResources } from '../../functions/local/provision.ts';
-import { maxReceiveCount } from '../../functions/runtime/resources.ts';
-import { recordingLogger, startTestEmulators, uniqueNames, type TestEmulators } from '../helpers/emulators.ts';
-import { peek, queueCounts, sendEvents } from '../helpers/sqs.ts';
-import { deferred, waitFor } from '../helpers/wait-for.ts';
+import { startPoller, type BatchReport, type Poller, type PollerOptions } from '../../local/poller.ts';
+import { provision, type ProvisionedResources } from '../../local/provision.ts';
+import { maxReceiveCount } from '../../runtime/core/resources.ts';
+import { recordingLogger, startTestEmulators, uniqueNames, type TestEmulators } from '../support/emulators.ts';
+import { peek, queueCounts, sendEvents } from '../support/sqs.ts';
+import { deferred, waitFor } from '../support/wait-for.ts';
 
 let emulators: TestEmulators;
 const pollers: Poller[] = [];

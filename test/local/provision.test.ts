@@ -1,15 +1,15 @@
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localWorkerTimeoutSeconds, provision, tableInput } from '../../functions/local/provision.ts';
+import { localWorkerTimeoutSeconds, provision, tableInput } from '../../local/provision.ts';
 import {
   deadLetterQueueDefinition,
   defaultNames,
   eventQueueDefinition,
   maxReceiveCount,
   tableDefinition,
-} from '../../functions/runtime/resources.ts';
-import { startTestEmulators, uniqueNames, type TestEmulators } from '../helpers/emulators.ts';
+} from '../../runtime/core/resources.ts';
+import { startTestEmulators, uniqueNames, type TestEmulators } from '../support/emulators.ts';
 
 let emulators: TestEmulators;
 

@@ -1,11 +1,11 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { startEmulators } from '../../functions/local/emulators.ts';
-import { startLocalStack, type AppliedEvent } from '../../functions/local/stack.ts';
+import { startEmulators } from '../../local/emulators.ts';
+import { startLocalStack, type AppliedEvent } from '../../local/stack.ts';
 import { registry } from '../../machines/index.ts';
-import { recordingLogger } from '../helpers/emulators.ts';
-import { sendEvents } from '../helpers/sqs.ts';
-import { waitFor } from '../helpers/wait-for.ts';
+import { recordingLogger } from '../support/emulators.ts';
+import { sendEvents } from '../support/sqs.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 describe('local stack', () => {
   it('runs an event through the real worker: applied, reported and saved', async () => {

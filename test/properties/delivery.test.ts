@@ -18,11 +18,12 @@ import fc from 'fast-check';
 import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import type { EventObject } from 'xstate';
-import { MemoryDeadLetterQueue, type DeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
-import { RetryableError, VersionConflictError, type PermanentCode } from '../../functions/runtime/errors.ts';
-import { MemoryStore } from '../../functions/runtime/memory-store.ts';
-import { processBatch, type AppliedEvent, type WorkerCore } from '../../functions/runtime/process-batch.ts';
-import type { InstanceStore } from '../../functions/runtime/store.ts';
+import { type DeadLetterQueue } from '../../runtime/core/dead-letters.ts';
+import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
+import { RetryableError, VersionConflictError, type PermanentCode } from '../../runtime/core/errors.ts';
+import { MemoryStore } from '../../runtime/memory/memory-store.ts';
+import { processBatch, type AppliedEvent, type WorkerCore } from '../../runtime/core/process-batch.ts';
+import type { InstanceStore } from '../../runtime/core/store.ts';
 import { SimulatedFifoQueue } from './fifo.ts';
 import { createPropertyRegistry, json, ReferenceInstance, type MachineName, type StallSwitch } from './reference.ts';
 

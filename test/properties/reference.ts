@@ -15,7 +15,7 @@
  * everything Settle adds (restore, settle detection, retries, batching, storage) is what is checked.
  *
  * Durable timers are modelled from the `xstate.raise` (with a delay) and `xstate.cancel` actions that
- * `transition()` returns, and delivered by a `settle.wake` as DESIGN §5 specifies: every pending timer
+ * `transition()` returns, and delivered by a `settle.wake` as docs/DESIGN.md ("Timers") describes: every pending timer
  * due by the worker's own clock (`fireAt <= now`; what the wake-up says is not trusted), earliest first.
  */
 import {
@@ -27,8 +27,8 @@ import {
   type AnyStateMachine,
   type EventObject,
 } from 'xstate';
-import { defineRegistry } from '../../functions/runtime/registry.ts';
-import type { SettleEventMeta } from '../../functions/runtime/event.ts';
+import { defineRegistry } from '../../runtime/core/registry.ts';
+import type { SettleEventMeta } from '../../runtime/core/event.ts';
 import { registry as exampleRegistry } from '../../machines/index.ts';
 import type { VerificationEmail } from '../../machines/signup.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configFromEnvironment } from '../../functions/runtime/config.ts';
+import { configFromEnvironment } from '../../runtime/core/config.ts';
 
 const worker = { SETTLE_TABLE: 'settle-instances', SETTLE_DLQ_URL: 'https://sqs.eu-west-1.amazonaws.com/1/settle-events-dlq.fifo' };
 

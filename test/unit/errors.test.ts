@@ -8,7 +8,7 @@ import {
   SettleError,
   SettleTimeoutError,
   VersionConflictError,
-} from '../../functions/runtime/errors.ts';
+} from '../../runtime/core/errors.ts';
 
 describe('PermanentError and RetryableError', () => {
   it('carry their kind, code, message, instance key and class name', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PermanentError } from '../../functions/runtime/errors.ts';
-import { idempotencyKeyOf, maxEventBytes, maxShownTypeLength, parseMessage, shownType } from '../../functions/runtime/event.ts';
+import { PermanentError } from '../../runtime/core/errors.ts';
+import { idempotencyKeyOf, maxEventBytes, maxShownTypeLength, parseMessage, shownType } from '../../runtime/core/event.ts';
 
 const key = 'approval/a1';
 

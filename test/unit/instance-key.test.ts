@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PermanentError } from '../../functions/runtime/errors.ts';
-import { isValidGroupId, maxInstanceKeyLength, parseInstanceKey } from '../../functions/runtime/instance-key.ts';
+import { PermanentError } from '../../runtime/core/errors.ts';
+import { isValidGroupId, maxInstanceKeyLength, parseInstanceKey } from '../../runtime/core/instance-key.ts';
 
 const fix =
   "Send the event with --message-group-id <machine>/<instanceId>, e.g. counter/c1 (machine: lowercase letters, digits and '-'; at most 128 characters in all).";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, setup, toPromise, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
-import { activeStatePaths, isSettled, settledOutcome } from '../../functions/runtime/settled.ts';
+import { activeStatePaths, isSettled, settledOutcome } from '../../runtime/core/settled.ts';
 
 /** A document review: two regions that rest independently; `legal` can end in a final state under a `reject` tag. */
 const review = setup({}).createMachine({

@@ -31,7 +31,7 @@ export interface PendingLetter {
   readonly at: string;
 }
 
-/** Everything Settle stores about one instance: one item, read and written whole (DESIGN §4). */
+/** Everything Settle stores about one instance: one item, read and written whole (docs/DESIGN.md, "Item layout"). */
 export interface InstanceRecord extends MachineState {
   /** `<machine>/<instanceId>` */
   readonly pk: string;

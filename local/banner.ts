@@ -1,5 +1,5 @@
 /** What `settle dev` prints: the ready banner with ready-to-paste AWS CLI commands, and one line per applied event. */
-import type { MachineRegistry } from '../runtime/registry.ts';
+import type { MachineRegistry } from '../runtime/core/registry.ts';
 import type { AppliedEvent, LocalStack } from './stack.ts';
 import { localCredentials } from './clients.ts';
 import { localRegion } from './emulators.ts';

@@ -1,8 +1,6 @@
-import { createHash } from 'node:crypto';
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { RetryableError } from './errors.ts';
 import { wakeEventType } from './resources.ts';
 import type { DueInstance, InstanceStore } from './store.ts';
+import { wakeDeduplicationId } from './timers.ts';
 
 /** A wake-up to send: the instance, its earliest `wakeAt`, and the id that makes repeats within one sweep interval one. */
 export interface WakeUp extends DueInstance {
@@ -57,52 +55,4 @@ export async function sweep(core: SweepCore): Promise<{ woken: number }> {
     );
   }
   return { woken: due.length };
-}
-
-/** Sends wake-ups with SendMessageBatch, ten at a time. */
-export class SqsWakeQueue implements WakeQueue {
-  constructor(
-    private readonly queueUrl: string,
-    private readonly client: SQSClient = new SQSClient({}),
-  ) {}
-
-  async send(due: readonly WakeUp[]): Promise<void> {
-    if (due.length === 0) return;
-    const { Failed = [] } = await this.client.send(
-      new SendMessageBatchCommand({
-        QueueUrl: this.queueUrl,
-        Entries: due.map((instance, index) => ({
-          Id: String(index),
-          MessageBody: JSON.stringify(wakeEvent(instance.wakeAt)),
-          MessageGroupId: instance.pk,
-          MessageDeduplicationId: instance.deduplicationId,
-        })),
-      }),
-    );
-    if (Failed.length > 0) {
-      throw new RetryableError(
-        'queue-unavailable',
-        `Could not send ${Failed.length} wake-up(s): ${Failed.map((f) => `${f.Code}: ${f.Message}`).join('; ')}. The next sweep tries again.`,
-      );
-    }
-  }
-}
-
-/** The same instance, `wakeAt` and sweep interval give the same id, so SQS drops the repeats of overlapping sweeps. */
-export function wakeDeduplicationId(instance: DueInstance, interval: number): string {
-  return createHash('sha256').update(`${instance.pk}\n${instance.wakeAt}\n${interval}`).digest('hex');
-}
-
-/** Keeps wake-ups in memory, for tests and benchmarks. */
-export class MemoryWakeQueue implements WakeQueue {
-  readonly sent: WakeUp[] = [];
-
-  async send(due: readonly WakeUp[]): Promise<void> {
-    this.sent.push(...due);
-  }
-
-  /** Takes every wake-up sent so far. */
-  drain(): WakeUp[] {
-    return this.sent.splice(0, this.sent.length);
-  }
 }

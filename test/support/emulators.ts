@@ -7,10 +7,10 @@
  * beforeAll(async () => { env = await startTestEmulators({ provision: true }); });
  * afterAll(() => env.stop());
  */
-import { createLocalClients, type LocalClients } from '../../functions/local/clients.ts';
-import { startEmulators, type Emulators } from '../../functions/local/emulators.ts';
-import { provision, type ProvisionedResources, type ResourceNames } from '../../functions/local/provision.ts';
-import type { LocalLogger } from '../../functions/local/log.ts';
+import { createLocalClients, type LocalClients } from '../../local/clients.ts';
+import { startEmulators, type Emulators } from '../../local/emulators.ts';
+import { provision, type ProvisionedResources, type ResourceNames } from '../../local/provision.ts';
+import type { LocalLogger } from '../../local/log.ts';
 
 export interface TestEmulators extends Emulators {
   readonly clients: LocalClients;

@@ -4,13 +4,13 @@ import type { DeadLetter, DeadLetterQueue } from './dead-letters.ts';
 import { PermanentError, RetryableError, VersionConflictError, describeError, isPermanent } from './errors.ts';
 import { parseMessage, shownType } from './event.ts';
 import { inboundOf, type InboundRecord } from './inbound.ts';
-import { encodeItem } from './item.ts';
+import { buildRecord, encodeItem } from './item.ts';
+import { silentLogger, type Logger } from './logger.ts';
 import { InstanceSession, type Applied, type MachineState } from './instance.ts';
 import { parseInstanceKey, type InstanceKey } from './instance-key.ts';
 import type { MachineDefinition, MachineRegistry } from './registry.ts';
 import { eventQueueDefinition } from './resources.ts';
 import type { HistoryEntry, InstanceRecord, InstanceStore, PendingLetter } from './store.ts';
-import { wakeShardOf } from './timers.ts';
 
 /** One event that changed (or was recorded as ignored by) an instance, reported once it is saved. */
 export interface AppliedEvent extends Applied {
@@ -19,11 +19,6 @@ export interface AppliedEvent extends Applied {
   readonly sequenceNumber: string;
   /** From taking the record to its settle, to 0.1 ms; the write comes after. */
   readonly durationMs: number;
-}
-
-export interface Logger {
-  warn(message: string, attributes?: Record<string, unknown>): void;
-  error(message: string, attributes?: Record<string, unknown>): void;
 }
 
 export interface WorkerCore {
@@ -46,8 +41,6 @@ export interface WorkerCore {
   readonly onDeadLettered?: (letter: DeadLetter) => void;
   readonly logger?: Logger;
 }
-
-const silent: Logger = { warn: () => undefined, error: () => undefined };
 
 /** How much of a reason the item keeps for a letter it has yet to send (the letter itself carries 4,096). */
 const maxStoredReasonLength = 2048;
@@ -130,7 +123,7 @@ async function processGroup(groupId: string, records: readonly InboundRecord[], 
         careful = true;
         continue;
       }
-      (core.logger ?? silent).warn('The instance could not be read or saved; its records are retried or, on their last receive, dead-lettered', {
+      (core.logger ?? silentLogger).warn('The instance could not be read or saved; its records are retried or, on their last receive, dead-lettered', {
         instanceKey: key.key,
         error: describeError(error),
       });
@@ -183,7 +176,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
       stored,
       now: core.now,
       acceptState: careful
-        ? (state) => encodeItem(recordOf(key, state, { stored, history, letters: [...pending, ...decided], lastSeq: '0', now: core.now(), core }))
+        ? (state) => encodeItem(buildRecord(key, state, { stored, history, letters: [...pending, ...decided], lastSeq: '0', now: core.now(), ...limits(core) }))
         : undefined,
     });
   } catch (error) {
@@ -207,7 +200,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
         const permanent = asPermanent(error, record, core.maxReceiveCount);
         if (!permanent) {
           failed.push(...fresh.slice(index).map((r) => r.messageId));
-          (core.logger ?? silent).warn('Event failed; it and the rest of its group are retried', {
+          (core.logger ?? silentLogger).warn('Event failed; it and the rest of its group are retried', {
             instanceKey: key.key,
             sequenceNumber: record.sequenceNumber,
             error: describeError(error),
@@ -233,7 +226,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
     // and its letters are sent without a write.
     const state = session?.state ?? stored;
     if (handled && state) {
-      written = recordOf(key, state, { stored, history, letters: [...pending, ...decided], lastSeq: handled.sequenceNumber, now: core.now(), core });
+      written = buildRecord(key, state, { stored, history, letters: [...pending, ...decided], lastSeq: handled.sequenceNumber, now: core.now(), ...limits(core) });
       await core.store.write(written, stored?.version);
     }
   } finally {
@@ -266,50 +259,12 @@ async function forgetSentLetters(
   try {
     await core.store.write({ ...item, version: item.version + 1, letters: remaining }, item.version);
   } catch (error) {
-    (core.logger ?? silent).warn('Dead letters were sent but could not be marked as sent; their records are retried', {
+    (core.logger ?? silentLogger).warn('Dead letters were sent but could not be marked as sent; their records are retried', {
       instanceKey: item.pk,
       error: describeError(error),
     });
     failed.push(...[...sent].filter((messageId) => !lastReceive.has(messageId)));
   }
-}
-
-/** The item to save: the settled machine state, what was handled, and what is still to be sent. */
-function recordOf(
-  key: InstanceKey,
-  state: MachineState,
-  context: {
-    readonly stored: InstanceRecord | undefined;
-    readonly history: readonly HistoryEntry[];
-    readonly letters: readonly PendingLetter[];
-    readonly lastSeq: string;
-    readonly now: number;
-    readonly core: WorkerCore;
-  },
-): InstanceRecord {
-  const { stored, history, core } = context;
-  const now = new Date(context.now).toISOString();
-  const limit = core.historyLimit ?? defaults.historyLimit;
-  return {
-    pk: key.key,
-    machine: key.machine,
-    machineVersion: state.machineVersion,
-    snapshot: state.snapshot,
-    status: state.status,
-    value: state.value,
-    states: state.states,
-    tags: state.tags,
-    timers: state.timers,
-    version: (stored?.version ?? 0) + 1,
-    lastSeq: context.lastSeq,
-    outcome: history.at(-1)?.outcome ?? stored?.outcome,
-    wakeAt: state.timers[0]?.fireAt,
-    wakeShard: state.timers.length > 0 ? wakeShardOf(key.key, core.wakeShards) : undefined,
-    history: history.slice(Math.max(0, history.length - limit)),
-    letters: context.letters,
-    createdAt: stored?.createdAt ?? now,
-    updatedAt: now,
-  };
 }
 
 /**
@@ -384,6 +339,10 @@ async function applyRecord(
   return session.apply(message.event, { instanceKey: key.key, sequenceNumber, idempotencyKey: `${key.key}#${sequenceNumber}` }, budgetMs);
 }
 
+function limits(core: WorkerCore): { historyLimit: number; wakeShards: number } {
+  return { historyLimit: core.historyLimit ?? defaults.historyLimit, wakeShards: core.wakeShards };
+}
+
 function lookUp(registry: MachineRegistry, key: InstanceKey): MachineDefinition {
   const definition = Object.hasOwn(registry, key.machine) ? registry[key.machine] : undefined;
   if (definition) return definition;
@@ -427,7 +386,7 @@ async function sendLetters(letters: readonly DeadLetter[], core: WorkerCore): Pr
     try {
       await core.deadLetters.send(letter);
     } catch (error) {
-      (core.logger ?? silent).warn('The dead-letter queue refused a letter; its record is retried', {
+      (core.logger ?? silentLogger).warn('The dead-letter queue refused a letter; its record is retried', {
         messageId: letter.messageId,
         error: describeError(error),
       });

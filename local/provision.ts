@@ -1,6 +1,6 @@
 /**
  * Creates the local stack's events queue, dead-letter queue and instance table from the one
- * shared definition (`functions/runtime/resources.ts`), as the CDK stack does on AWS.
+ * shared definition (`runtime/core/resources.ts`), as the CDK stack does on AWS.
  * Idempotent: run it again and it returns the same resources; a queue found with other
  * attributes is converged to these, a table with another key or without the due index is refused.
  *
@@ -29,7 +29,7 @@ import {
   eventQueueDefinition,
   tableDefinition,
   type QueueDefinition,
-} from '../runtime/resources.ts';
+} from '../runtime/core/resources.ts';
 
 /**
  * The local stack's worker timeout: the poller's `getRemainingTimeInMillis()` counts down from it,

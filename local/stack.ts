@@ -11,10 +11,10 @@
  * await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrl, … }));
  * await stack.stop();
  */
-import { createWorkerHandler, type AppliedEvent } from '../worker.ts';
-import type { MachineRegistry } from '../runtime/registry.ts';
-import { configFromEnvironment, environmentVariables, type SettleConfig } from '../runtime/config.ts';
-import { maxReceiveCount } from '../runtime/resources.ts';
+import { createWorkerHandler, type AppliedEvent } from '../runtime/aws/worker.ts';
+import type { MachineRegistry } from '../runtime/core/registry.ts';
+import { configFromEnvironment, environmentVariables, type SettleConfig } from '../runtime/core/config.ts';
+import { maxReceiveCount } from '../runtime/core/resources.ts';
 import { createLocalClients, type LocalClients } from './clients.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { localRegion, startDynalite, startSqsEmulator, type RunningEmulator } from './emulators.ts';
@@ -201,14 +201,15 @@ function defaultWorker(dependencies: StackDependencies, registry: MachineRegistr
     now: dependencies.now,
     onApplied: dependencies.onApplied,
     logger: {
-      warn: (message, attributes) => logger.warn(`worker: ${message}${attributes ? ` ${JSON.stringify(attributes)}` : ''}`),
-      error: (message, attributes) => logger.error(`worker: ${message}${attributes ? ` ${JSON.stringify(attributes)}` : ''}`),
+      info: (message, details) => logger.info(`worker: ${message}`, details),
+      warn: (message, details) => logger.warn(`worker: ${message}`, details),
+      error: (message, details) => logger.error(`worker: ${message}`, details),
     },
   });
 }
 
 async function defaultSweeper(dependencies: StackDependencies): Promise<Sweeper> {
-  const { createSweeper } = await import('../sweeper.ts');
+  const { createSweeper } = await import('../runtime/aws/sweeper.ts');
   return createSweeper({
     config: dependencies.config,
     sqs: dependencies.clients.sqs,

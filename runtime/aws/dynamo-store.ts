@@ -1,9 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { PermanentError, RetryableError, VersionConflictError } from './errors.ts';
-import { decodeItem, encodeItem, type StoredItem } from './item.ts';
-import { tableDefinition } from './resources.ts';
-import type { DueInstance, InstanceRecord, InstanceStore } from './store.ts';
+import { PermanentError, RetryableError, VersionConflictError } from '../core/errors.ts';
+import { decodeItem, encodeItem, type StoredItem } from '../core/item.ts';
+import { tableDefinition } from '../core/resources.ts';
+import type { DueInstance, InstanceRecord, InstanceStore } from '../core/store.ts';
 
 // Named conditions (`snapshot` and `version` are reserved words in DynamoDB expressions).
 const instanceDoesNotExist = 'attribute_not_exists(pk)';

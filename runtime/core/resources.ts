@@ -1,7 +1,7 @@
 /**
  * The one definition of Settle's queue, dead-letter queue and table.
  *
- * The CDK construct (`infra/`) and the local stack (`functions/local/`) both build their
+ * The CDK construct (`infra/`) and the local stack (`local/`) both build their
  * resources from these values, so what runs on a laptop cannot drift from what is deployed.
  * Plain data only: no SDK and no CDK in this file.
  */

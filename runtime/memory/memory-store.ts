@@ -1,6 +1,6 @@
-import { VersionConflictError } from './errors.ts';
-import { decodeItem, encodeItem, type StoredItem } from './item.ts';
-import type { DueInstance, InstanceRecord, InstanceStore } from './store.ts';
+import { VersionConflictError } from '../core/errors.ts';
+import { decodeItem, encodeItem, type StoredItem } from '../core/item.ts';
+import type { DueInstance, InstanceRecord, InstanceStore } from '../core/store.ts';
 
 /**
  * An in-memory {@link InstanceStore} with the same contract as DynamoDB: for tests and benchmarks.

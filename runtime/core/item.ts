@@ -1,12 +1,55 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { PermanentError } from './errors.ts';
+import type { MachineState } from './instance.ts';
+import type { InstanceKey } from './instance-key.ts';
 import type { PersistedSnapshot } from './registry.ts';
-import type { InstanceRecord } from './store.ts';
+import type { HistoryEntry, InstanceRecord, PendingLetter } from './store.ts';
+import { dueIndexFields } from './timers.ts';
 
 /**
- * The stored form of an instance, as one DynamoDB item: a pure function of the record, used by every
- * store adapter so that each enforces the same size rule (docs/DESIGN.md: item layout).
+ * The record of an instance, and its stored form as one DynamoDB item: pure functions, used by the worker
+ * to build what it saves and by every store adapter to encode it, so that each enforces the same size rule
+ * (docs/DESIGN.md, "Item layout").
  */
+
+/** The record to save: the settled machine state, what was handled, and what is still to be sent. */
+export function buildRecord(
+  key: InstanceKey,
+  state: MachineState,
+  context: {
+    readonly stored: InstanceRecord | undefined;
+    readonly history: readonly HistoryEntry[];
+    readonly letters: readonly PendingLetter[];
+    readonly lastSeq: string;
+    /** Epoch milliseconds. */
+    readonly now: number;
+    readonly historyLimit: number;
+    readonly wakeShards: number;
+  },
+): InstanceRecord {
+  const { stored, history } = context;
+  const now = new Date(context.now).toISOString();
+  return {
+    pk: key.key,
+    machine: key.machine,
+    machineVersion: state.machineVersion,
+    snapshot: state.snapshot,
+    status: state.status,
+    value: state.value,
+    states: state.states,
+    tags: state.tags,
+    timers: state.timers,
+    version: (stored?.version ?? 0) + 1,
+    lastSeq: context.lastSeq,
+    outcome: history.at(-1)?.outcome ?? stored?.outcome,
+    ...dueIndexFields(key.key, state.timers, context.wakeShards),
+    history: history.slice(Math.max(0, history.length - context.historyLimit)),
+    letters: context.letters,
+    createdAt: stored?.createdAt ?? now,
+    updatedAt: now,
+  };
+}
+
 
 /**
  * Snapshots above this many bytes of JSON are stored gzipped: DynamoDB bills a write unit per KB, and gzip

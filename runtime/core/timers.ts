@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AnyActorRef, AnyMachineSnapshot, EventObject } from 'xstate';
 import { PermanentError } from './errors.ts';
 
@@ -178,9 +178,23 @@ function childIdOf(actor: AnyActorRef, entry: ScheduledEvent, during: TimerCause
   );
 }
 
+/**
+ * The due-index fields of an instance: `wakeAt`, its earliest timer (timers are kept earliest first), and
+ * its shard. Both absent when no timer is pending, so the sparse index holds only instances that wait.
+ */
+export function dueIndexFields(pk: string, timers: readonly StoredTimer[], shards: number): { wakeAt: number | undefined; wakeShard: string | undefined } {
+  const earliest = timers[0];
+  return earliest ? { wakeAt: earliest.fireAt, wakeShard: wakeShardOf(pk, shards) } : { wakeAt: undefined, wakeShard: undefined };
+}
+
 /** The due-index shard of an instance: stable, spread evenly by a hash of its key. */
 export function wakeShardOf(pk: string, shards: number): string {
   let hash = 2166136261;
   for (let i = 0; i < pk.length; i += 1) hash = Math.imul(hash ^ pk.charCodeAt(i), 16777619);
   return String((hash >>> 0) % shards);
+}
+
+/** The same instance, `wakeAt` and sweep interval give the same id, so SQS drops the repeats of overlapping sweeps. */
+export function wakeDeduplicationId(instance: { readonly pk: string; readonly wakeAt: number }, interval: number): string {
+  return createHash('sha256').update(`${instance.pk}\n${instance.wakeAt}\n${interval}`).digest('hex');
 }
