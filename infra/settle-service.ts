@@ -19,7 +19,7 @@ import { bundleEnvironment, lambdaArchitecture, lambdaRuntime, workerBundling } 
 import { deadLetterQueueProps, dueIndexProps, eventQueueProps, tableProps } from './definitions.ts';
 import { packageFile, type ResolvedSettleServiceProps, resolveProps, type SettleServiceProps } from './props.ts';
 
-export { type SettleServiceProps } from './props.ts';
+export type { SettleServiceProps } from './props.ts';
 
 /** Events the SQS event source hands the worker per invocation: the FIFO maximum. */
 export const workerBatchSize = 10;

@@ -30,7 +30,7 @@ import { localWorkerTimeoutSeconds } from './provision.ts';
 import { regionOf, toSqsRecord } from './sqs-record.ts';
 
 /** What the poller invokes: the worker's handler, or any function of the same shape. */
-export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
+export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
 
 export interface PollerOptions {
   readonly sqs: SQSClient;
@@ -180,7 +180,7 @@ async function invokeHandler(
   };
 
   let timer: NodeJS.Timeout | undefined;
-  let response: SQSBatchResponse | void | typeof timedOut;
+  let response: SQSBatchResponse | undefined | typeof timedOut;
   try {
     response = await Promise.race([
       Promise.resolve().then(() => run.options.handler(event, context)),
@@ -208,7 +208,7 @@ async function invokeHandler(
 }
 
 /** The failed message ids, or `undefined` when Lambda would reject the response and fail the whole batch. */
-function failedIds(response: SQSBatchResponse | void | null, records: readonly SQSRecord[]): Set<string> | undefined {
+function failedIds(response: SQSBatchResponse | undefined | null, records: readonly SQSRecord[]): Set<string> | undefined {
   const items = (response as { batchItemFailures?: unknown } | undefined | null)?.batchItemFailures;
   if (items === undefined || items === null) return new Set();
   if (!Array.isArray(items)) return undefined;

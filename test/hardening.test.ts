@@ -438,7 +438,14 @@ describe('hardening: what the machine did decides', () => {
     const counted = defineRegistry({
       gate: {
         version: 1,
-        machine: setup({ guards: { open: () => (calls += 1) > 0 } }).createMachine({
+        machine: setup({
+          guards: {
+            open: () => {
+              calls += 1;
+              return true;
+            },
+          },
+        }).createMachine({
           initial: 'shut',
           states: { shut: { tags: ['resolve'], on: { PUSH: { guard: 'open', target: 'through' } } }, through: { tags: ['resolve'] } },
         }),

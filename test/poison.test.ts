@@ -9,7 +9,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActor, setup } from 'xstate';
 import type { SQSRecord } from 'aws-lambda';
-import { type DeadLetter } from '../runtime/core/dead-letters.ts';
+import type { DeadLetter } from '../runtime/core/dead-letters.ts';
 import { MemoryDeadLetterQueue } from '../runtime/memory/memory-queues.ts';
 import type { PermanentCode } from '../runtime/core/errors.ts';
 import { MemoryStore } from '../runtime/memory/memory-store.ts';

@@ -12,7 +12,7 @@
  */
 import type { SQSRecord } from 'aws-lambda';
 import type { StateValue } from 'xstate';
-import { type DeadLetter } from '../runtime/core/dead-letters.ts';
+import type { DeadLetter } from '../runtime/core/dead-letters.ts';
 import { MemoryDeadLetterQueue } from '../runtime/memory/memory-queues.ts';
 import { describeError } from '../runtime/core/errors.ts';
 import { MemoryStore } from '../runtime/memory/memory-store.ts';

@@ -212,7 +212,8 @@ export class InstanceSession {
     const state: MachineState = {
       machineVersion: this.definition.version,
       get snapshot() {
-        return (persisted ??= machine.getPersistedSnapshot(snapshot) as unknown as PersistedSnapshot);
+        persisted ??= machine.getPersistedSnapshot(snapshot) as unknown as PersistedSnapshot;
+        return persisted;
       },
       status: snapshot.status,
       value: snapshot.value,
@@ -220,7 +221,8 @@ export class InstanceSession {
         return activeStatePaths(snapshot);
       },
       get tags() {
-        return (tags ??= [...snapshot.tags].sort());
+        tags ??= [...snapshot.tags].sort();
+        return tags;
       },
       timers: this.book.collect(this.actor, this.now(), { instanceKey: this.key.key, eventType }),
     };

@@ -6,7 +6,7 @@ import { parseMessage, shownType } from './event.ts';
 import { inboundOf, type InboundRecord } from './inbound.ts';
 import { buildRecord, encodeItem } from './item.ts';
 import { silentLogger, type Logger } from './logger.ts';
-import { InstanceSession, type Applied, type MachineState } from './instance.ts';
+import { InstanceSession, type Applied } from './instance.ts';
 import { parseInstanceKey, type InstanceKey } from './instance-key.ts';
 import type { MachineDefinition, MachineRegistry } from './registry.ts';
 import { eventQueueDefinition } from './resources.ts';

@@ -223,14 +223,15 @@ export class ChaosRun {
 
   /** Kills every child, stops the emulators and removes the bundle. Safe to call more than once, and after a failure. */
   dispose(): Promise<void> {
-    return (this.disposed ??= (async () => {
+    this.disposed ??= (async () => {
       this.stopping = true;
       clearTimeout(this.externalTimer);
       await this.stopChildren().catch(() => undefined);
       this.clients?.destroy();
       await this.emulators?.stop().catch(() => undefined);
       if (this.directory) await rm(this.directory, { recursive: true, force: true });
-    })());
+    })();
+    return this.disposed;
   }
 
   /** stderr tails of the children, for a failure message. */

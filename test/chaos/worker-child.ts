@@ -22,7 +22,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { configFromEnvironment } from '../../runtime/core/config.ts';
-import { type DeadLetterQueue } from '../../runtime/core/dead-letters.ts';
+import type { DeadLetterQueue } from '../../runtime/core/dead-letters.ts';
 import { SqsDeadLetterQueue } from '../../runtime/aws/sqs-dead-letters.ts';
 import { DynamoStore, createDocumentClient } from '../../runtime/aws/dynamo-store.ts';
 import { VersionConflictError } from '../../runtime/core/errors.ts';

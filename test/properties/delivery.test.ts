@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import type { EventObject } from 'xstate';
-import { type DeadLetterQueue } from '../../runtime/core/dead-letters.ts';
+import type { DeadLetterQueue } from '../../runtime/core/dead-letters.ts';
 import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
 import { RetryableError, VersionConflictError, type PermanentCode } from '../../runtime/core/errors.ts';
 import { MemoryStore } from '../../runtime/memory/memory-store.ts';
