@@ -116,7 +116,8 @@ function valueBytes(value: unknown): number {
   }
   if (typeof value === 'boolean' || value === null) return 1;
   if (value instanceof Uint8Array) return value.byteLength;
-  if (Array.isArray(value)) return 3 + value.reduce<number>((sum, element) => sum + (element === undefined ? 0 : 1 + valueBytes(element)), 0);
+  if (Array.isArray(value))
+    return 3 + value.reduce<number>((sum, element) => sum + (element === undefined ? 0 : 1 + valueBytes(element)), 0);
   if (typeof value === 'object') {
     let size = 3;
     for (const [key, element] of Object.entries(value)) if (element !== undefined) size += 1 + utf8(key) + valueBytes(element);

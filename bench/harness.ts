@@ -65,7 +65,17 @@ export async function compare(contenders: readonly Contender[], options: RoundOp
   return new Map(
     contenders.map((c) => {
       const samples = rates.get(c.name) ?? [];
-      return [c.name, { median: median(samples), wallMedian: median(wallRates.get(c.name) ?? []), min: Math.min(...samples), max: Math.max(...samples), rounds: samples.length, items: items.get(c.name) ?? 0 }];
+      return [
+        c.name,
+        {
+          median: median(samples),
+          wallMedian: median(wallRates.get(c.name) ?? []),
+          min: Math.min(...samples),
+          max: Math.max(...samples),
+          rounds: samples.length,
+          items: items.get(c.name) ?? 0,
+        },
+      ];
     }),
   );
 }

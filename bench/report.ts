@@ -95,7 +95,13 @@ const baselineText = (figure: Figure) =>
 /** One section's figures with baselines and ratios, and its notes, for the terminal. */
 export function renderSection(section: Section): string {
   const lines = ['', `== ${section.title} (${formatNumber(section.durationMs / 1000)} s) ==`];
-  const rows = section.figures.map((f) => [f.name, formatNumber(f.value, f.unit), baselineText(f), ratioText(f), [goalText(f), f.note ?? ''].filter(Boolean).join(' ')]);
+  const rows = section.figures.map((f) => [
+    f.name,
+    formatNumber(f.value, f.unit),
+    baselineText(f),
+    ratioText(f),
+    [goalText(f), f.note ?? ''].filter(Boolean).join(' '),
+  ]);
   lines.push(...alignColumns([['figure', 'value', 'baseline', 'ratio', 'goal / note'], ...rows]));
   for (const note of section.notes) lines.push(`  · ${note}`);
   return lines.join('\n');

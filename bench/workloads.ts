@@ -17,7 +17,10 @@ export const exampleMachines = ['counter', 'approval', 'signup', 'payment'] as c
 export type ExampleMachine = (typeof exampleMachines)[number];
 
 const event = (e: EventObject & Record<string, unknown>): Step => ({ kind: 'event', event: e });
-const cycle = (steps: readonly Step[]) => (n: number): Step => steps[n % steps.length] as Step;
+const cycle =
+  (steps: readonly Step[]) =>
+  (n: number): Step =>
+    steps[n % steps.length] as Step;
 
 /**
  * Streams that keep each machine busy for any number of events (nothing lands in a final state):

@@ -31,7 +31,7 @@ export async function loadRegistry(path: string): Promise<LoadedRegistry> {
   if (!isRegistry(registry)) {
     throw new Error(
       `${path} exports no registry. Export one as \`registry\` (or as the default export), made with defineRegistry: ` +
-        "export const registry = defineRegistry({ orders: { machine: orderMachine, version: 1 } });",
+        'export const registry = defineRegistry({ orders: { machine: orderMachine, version: 1 } });',
     );
   }
   return { registry, files: [...files] };
@@ -39,9 +39,7 @@ export async function loadRegistry(path: string): Promise<LoadedRegistry> {
 
 function isRegistry(value: unknown): value is MachineRegistry {
   if (typeof value !== 'object' || value === null) return false;
-  return Object.values(value).every(
-    (entry) => typeof entry === 'object' && entry !== null && 'machine' in entry && 'version' in entry,
-  );
+  return Object.values(value).every((entry) => typeof entry === 'object' && entry !== null && 'machine' in entry && 'version' in entry);
 }
 
 /**

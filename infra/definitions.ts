@@ -7,19 +7,8 @@ import {
   TableEncryption,
   type TableProps,
 } from 'aws-cdk-lib/aws-dynamodb';
-import {
-  DeduplicationScope,
-  FifoThroughputLimit,
-  type IQueue,
-  QueueEncryption,
-  type QueueProps,
-} from 'aws-cdk-lib/aws-sqs';
-import {
-  deadLetterQueueDefinition,
-  eventQueueDefinition,
-  type QueueDefinition,
-  tableDefinition,
-} from '../runtime/core/resources.ts';
+import { DeduplicationScope, FifoThroughputLimit, type IQueue, QueueEncryption, type QueueProps } from 'aws-cdk-lib/aws-sqs';
+import { deadLetterQueueDefinition, eventQueueDefinition, type QueueDefinition, tableDefinition } from '../runtime/core/resources.ts';
 
 /**
  * Translates the shared plain-data definitions (`runtime/core/resources.ts`) into CDK props.

@@ -148,7 +148,10 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
   };
 
   const workerTimeoutSeconds = wholeSeconds('workerTimeout', props.workerTimeout ?? defaults.workerTimeout);
-  if (!Number.isNaN(workerTimeoutSeconds) && !(Number.isInteger(workerTimeoutSeconds) && workerTimeoutSeconds >= 3 && workerTimeoutSeconds <= 900)) {
+  if (
+    !Number.isNaN(workerTimeoutSeconds) &&
+    !(Number.isInteger(workerTimeoutSeconds) && workerTimeoutSeconds >= 3 && workerTimeoutSeconds <= 900)
+  ) {
     problems.push(
       `workerTimeout must be whole seconds from 3 to 900 (900 is Lambda's limit, and the worker keeps 2 s back for its write), got ${workerTimeoutSeconds} s`,
     );

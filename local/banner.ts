@@ -11,7 +11,11 @@ export function readyBanner(stack: LocalStack, startedInMs: number, registry: Ma
   const instance = `${machine}/${machine === 'counter' ? 'c1' : 'demo-1'}`;
   return [
     `Settle local stack ready in ${startedInMs} ms (Ctrl-C stops it).`,
-    `  Machines  ${Object.entries(registry).map(([name, definition]) => `${name} v${definition.version}`).join(', ') || 'none'}`,
+    `  Machines  ${
+      Object.entries(registry)
+        .map(([name, definition]) => `${name} v${definition.version}`)
+        .join(', ') || 'none'
+    }`,
     `  SQS       ${stack.endpoints.sqs}`,
     `    events  ${stack.queueUrl}`,
     `    DLQ     ${stack.deadLetterQueueUrl}`,

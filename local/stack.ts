@@ -165,7 +165,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env,
       clients,
       useRegistry: (next) => {
-        if (options.handler) throw new Error('useRegistry works with the default worker only; this stack was started with its own handler.');
+        if (options.handler)
+          throw new Error('useRegistry works with the default worker only; this stack was started with its own handler.');
         registry = next;
         worker = undefined;
       },
@@ -225,14 +226,17 @@ function startSweepLoop(sweeper: Sweeper, intervalMs: number, logger: LocalLogge
   let running: Promise<void> = Promise.resolve();
   let stopping = false;
   const tick = () => {
-    running = sweeper.sweep().then(
-      ({ woken }) => {
-        if (woken > 0) logger.info(`sweeper: woke ${woken} instance${woken === 1 ? '' : 's'} with timers due`);
-      },
-      (error: unknown) => logger.error('sweeper: sweep failed; trying again in the next sweep', error),
-    ).finally(() => {
-      if (!stopping) timer = setTimeout(tick, intervalMs);
-    });
+    running = sweeper
+      .sweep()
+      .then(
+        ({ woken }) => {
+          if (woken > 0) logger.info(`sweeper: woke ${woken} instance${woken === 1 ? '' : 's'} with timers due`);
+        },
+        (error: unknown) => logger.error('sweeper: sweep failed; trying again in the next sweep', error),
+      )
+      .finally(() => {
+        if (!stopping) timer = setTimeout(tick, intervalMs);
+      });
   };
   timer = setTimeout(tick, intervalMs);
   return {

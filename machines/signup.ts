@@ -8,10 +8,7 @@ export interface VerificationEmail {
   readonly idempotencyKey: string;
 }
 
-type SignupEvent =
-  | { type: 'REGISTER'; email: string }
-  | { type: 'VERIFY' }
-  | { type: 'RETRY' };
+type SignupEvent = { type: 'REGISTER'; email: string } | { type: 'VERIFY' } | { type: 'RETRY' };
 
 /**
  * A sign-up waiting on an e-mail click: `REGISTER` sends a verification e-mail through the named

@@ -27,7 +27,10 @@ let resources: ProvisionedResources;
 /** The asset folder of the stack's worker function. */
 function workerAsset(stack: Stack, assembly: string): string {
   const template = (stack.node.root as App).synth().getStackByName(stack.stackName).template as {
-    Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string }; Environment?: { Variables?: Record<string, unknown> } } }>;
+    Resources: Record<
+      string,
+      { Type: string; Properties: { Code?: { S3Key?: string }; Environment?: { Variables?: Record<string, unknown> } } }
+    >;
   };
   const workers = Object.entries(template.Resources).filter(
     ([id, resource]) => resource.Type === 'AWS::Lambda::Function' && /Worker/.test(id) && resource.Properties.Code?.S3Key,
@@ -98,7 +101,12 @@ describe('worker bundle', () => {
       },
     });
 
-    const response = JSON.parse(stdout.split('\n').find((line) => line.startsWith('RESPONSE '))?.slice(9) ?? 'null');
+    const response = JSON.parse(
+      stdout
+        .split('\n')
+        .find((line) => line.startsWith('RESPONSE '))
+        ?.slice(9) ?? 'null',
+    );
     expect(response).toEqual({ batchItemFailures: [] });
     const { Item } = await clients.document.send(
       new GetCommand({ TableName: resources.tableName, Key: { pk: 'counter/bundled' }, ConsistentRead: true }),

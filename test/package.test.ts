@@ -41,7 +41,14 @@ function sh(script: string, options: { env?: NodeJS.ProcessEnv; timeoutMs?: numb
     cwd: app,
     encoding: 'utf8',
     timeout: options.timeoutMs ?? 240_000,
-    env: { ...process.env, npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', ...options.env },
+    env: {
+      ...process.env,
+      npm_config_prefer_offline: 'true',
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+      npm_config_update_notifier: 'false',
+      ...options.env,
+    },
   });
   if (result.status !== 0) throw new Error(`exit ${result.status}: ${script}\n${result.stdout}\n${result.stderr}`);
   return `${result.stdout}${result.stderr}`;
@@ -49,7 +56,9 @@ function sh(script: string, options: { env?: NodeJS.ProcessEnv; timeoutMs?: numb
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'settle-app-'));
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { filename: string }[];
+  const packed = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+  ) as { filename: string }[];
   tarball = join(work, packed[0]?.filename ?? '');
   app = join(work, 'my-flows');
   mkdirSync(app);
@@ -95,7 +104,10 @@ describe('Settle installed from its package', () => {
     });
     dev.stdout?.on('data', (chunk: Buffer) => (devOutput += chunk.toString()));
     dev.stderr?.on('data', (chunk: Buffer) => (devOutput += chunk.toString()));
-    await waitFor(() => devOutput.includes('Try it with the AWS CLI'), { timeoutMs: 30_000, description: `settle dev ready; output so far:\n${devOutput}` });
+    await waitFor(() => devOutput.includes('Try it with the AWS CLI'), {
+      timeoutMs: 30_000,
+      description: `settle dev ready; output so far:\n${devOutput}`,
+    });
     const sqs = /SQS {7}(http:\/\/127\.0\.0\.1:\d+)/.exec(devOutput)?.[1];
     const dynamodb = /DynamoDB {2}(http:\/\/127\.0\.0\.1:\d+)/.exec(devOutput)?.[1];
     expect(devOutput).toContain('Machines  order v1');
@@ -112,7 +124,10 @@ describe('Settle installed from its package', () => {
     );
 
     expect(JSON.parse(item)).toEqual({ states: ['awaitingPayment'], outcome: 'resolve' });
-    await waitFor(() => /order\/o1 {2}PLACE {2}draft → awaitingPayment {2}resolve/.test(devOutput), { timeoutMs: 5_000, description: `the applied line in:\n${devOutput}` });
+    await waitFor(() => /order\/o1 {2}PLACE {2}draft → awaitingPayment {2}resolve/.test(devOutput), {
+      timeoutMs: 5_000,
+      description: `the applied line in:\n${devOutput}`,
+    });
   }, 60_000);
 
   it("`cdk synth` in the app produces a template whose worker bundle holds the app's machine", () => {
@@ -120,11 +135,17 @@ describe('Settle installed from its package', () => {
     const output = sh(`${block('synth').trim()} --no-notices`, { env: { CDK_DISABLE_VERSION_CHECK: '1' }, timeoutMs: 180_000 });
 
     // No warning the user did not cause (Node's own deprecation notices aside).
-    expect(output.split('\n').filter((line) => /warn/i.test(line) && !/NodeVersionSupportWarning|node --trace-warnings/.test(line))).toEqual([]);
+    expect(
+      output.split('\n').filter((line) => /warn/i.test(line) && !/NodeVersionSupportWarning|node --trace-warnings/.test(line)),
+    ).toEqual([]);
     const out = join(app, 'cdk.out');
-    const template = JSON.parse(readFileSync(join(out, 'MyFlows.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties?: { Description?: string } }> };
+    const template = JSON.parse(readFileSync(join(out, 'MyFlows.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties?: { Description?: string } }>;
+    };
     const functions = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function');
-    expect(functions.map((fn) => fn.Properties?.Description?.split(':')[0]).sort()).toEqual(expect.arrayContaining(['Settle sweeper', 'Settle worker']));
+    expect(functions.map((fn) => fn.Properties?.Description?.split(':')[0]).sort()).toEqual(
+      expect.arrayContaining(['Settle sweeper', 'Settle worker']),
+    );
     const bundles = readdirSync(out)
       .filter((name) => name.startsWith('asset.') && existsSync(join(out, name, 'index.mjs')))
       .map((name) => readFileSync(join(out, name, 'index.mjs'), 'utf8'));

@@ -90,8 +90,8 @@ describe('local stack parity with the synthesized template', () => {
     );
     expect(Table?.BillingModeSummary?.BillingMode ?? 'PAY_PER_REQUEST').toBe(properties.BillingMode);
     const deployedIndexes = properties.GlobalSecondaryIndexes as { IndexName: string; KeySchema: object; Projection: object }[];
-    expect(
-      Table?.GlobalSecondaryIndexes?.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection })),
-    ).toEqual(deployedIndexes.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection })));
+    expect(Table?.GlobalSecondaryIndexes?.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection }))).toEqual(
+      deployedIndexes.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection })),
+    );
   });
 });

@@ -36,7 +36,13 @@ function record(pk: string, overrides: Partial<InstanceRecord> = {}): InstanceRe
     pk,
     machine: pk.split('/')[0] ?? 'counter',
     machineVersion: 1,
-    snapshot: { status: 'active', value: { review: { legal: 'pending', finance: 'signed' } }, context: { count: 3, note: 'ü ✓' }, children: {}, historyValue: {} },
+    snapshot: {
+      status: 'active',
+      value: { review: { legal: 'pending', finance: 'signed' } },
+      context: { count: 3, note: 'ü ✓' },
+      children: {},
+      historyValue: {},
+    },
     status: 'active',
     value: { review: { legal: 'pending', finance: 'signed' } },
     states: ['review.legal.pending', 'review.finance.signed'],
@@ -56,7 +62,13 @@ function record(pk: string, overrides: Partial<InstanceRecord> = {}): InstanceRe
 }
 
 function withTimer(pk: string, wakeAt: number, shard: string): InstanceRecord {
-  const timer = { token: `t-${pk}`, id: 'xstate.after.paymentWindow.payment.awaitingPayment', event: { type: 'xstate.after.paymentWindow.payment.awaitingPayment' }, delay: 900_000, fireAt: wakeAt };
+  const timer = {
+    token: `t-${pk}`,
+    id: 'xstate.after.paymentWindow.payment.awaitingPayment',
+    event: { type: 'xstate.after.paymentWindow.payment.awaitingPayment' },
+    delay: 900_000,
+    fireAt: wakeAt,
+  };
   return record(pk, { timers: [timer], wakeAt, wakeShard: shard });
 }
 

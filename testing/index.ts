@@ -51,7 +51,9 @@ export interface TestWorldOptions {
   readonly historyLimit?: number;
 }
 
-export type Duration = number | { readonly days?: number; readonly hours?: number; readonly minutes?: number; readonly seconds?: number; readonly ms?: number };
+export type Duration =
+  | number
+  | { readonly days?: number; readonly hours?: number; readonly minutes?: number; readonly seconds?: number; readonly ms?: number };
 
 /** A machine that does not settle: what the worker would retry, and then dead-letter, in production. */
 export class NotSettledError extends Error {
@@ -146,7 +148,8 @@ export function createTestWorld(registry: MachineRegistry, options: TestWorldOpt
     },
     instance: async (instanceKey) => {
       const item = await store.read(instanceKey);
-      if (!item) throw new Error(`Instance ${instanceKey} was never saved: no event reached it, or its first one failed before it settled.`);
+      if (!item)
+        throw new Error(`Instance ${instanceKey} was never saved: no event reached it, or its first one failed before it settled.`);
       return item;
     },
   };

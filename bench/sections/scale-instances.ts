@@ -30,7 +30,9 @@ const keyOf = (store: string, i: number) => `counter/${store}-${i}`;
 /** `events` single-record batches, each to a random one of the first `instances` instances. */
 function spread(store: string, instances: number, events: number, firstSeq: number): SQSRecord[][] {
   const random = seededRandom(instances);
-  return Array.from({ length: events }, (_, k) => [fifoRecord(keyOf(store, Math.floor(random() * instances)), sequence(firstSeq + k), count)]);
+  return Array.from({ length: events }, (_, k) => [
+    fifoRecord(keyOf(store, Math.floor(random() * instances)), sequence(firstSeq + k), count),
+  ]);
 }
 
 export async function memoryInstanceScale(sizes: BenchSizes['scale']): Promise<InstanceCountFindings[]> {
@@ -42,7 +44,10 @@ export async function memoryInstanceScale(sizes: BenchSizes['scale']): Promise<I
   let stored = 0;
   let firstSeq = 1_000_000;
   // Warm-up (JIT) on the template, so the first size is not measured cold.
-  await runWorker(core, Array.from({ length: sizes.memoryEvents }, (_, k) => [fifoRecord('counter/template', sequence(2 + k), count)]));
+  await runWorker(
+    core,
+    Array.from({ length: sizes.memoryEvents }, (_, k) => [fifoRecord('counter/template', sequence(2 + k), count)]),
+  );
   for (const target of sizes.memoryInstances) {
     for (; stored < target; stored += 1) await core.store.write({ ...template, pk: keyOf('mem', stored) }, undefined);
     const batches = spread('mem', target, sizes.memoryEvents, firstSeq);

@@ -65,7 +65,8 @@ export async function snapshotScale(sizes: BenchSizes['scale']): Promise<Snapsho
       let events = 0;
       for (const records of batches) {
         const { batchItemFailures } = await handler(sqsEvent(records), lambdaContext());
-        if (batchItemFailures.length > 0) throw new Error(`the worker handed back ${batchItemFailures.length} records of ${records[0]?.attributes.MessageGroupId}`);
+        if (batchItemFailures.length > 0)
+          throw new Error(`the worker handed back ${batchItemFailures.length} records of ${records[0]?.attributes.MessageGroupId}`);
         events += records.length;
       }
       return events;

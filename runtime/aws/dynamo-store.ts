@@ -33,18 +33,18 @@ export class DynamoStore implements InstanceStore {
       record.pk,
       () =>
         this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: item,
-          ...(expectedVersion === undefined
-            ? { ConditionExpression: instanceDoesNotExist }
-            : {
-                ConditionExpression: versionIsUnchanged,
-                ExpressionAttributeNames: { '#version': 'version' },
-                ExpressionAttributeValues: { ':expected': expectedVersion },
-              }),
-        }),
-      ),
+          new PutCommand({
+            TableName: this.tableName,
+            Item: item,
+            ...(expectedVersion === undefined
+              ? { ConditionExpression: instanceDoesNotExist }
+              : {
+                  ConditionExpression: versionIsUnchanged,
+                  ExpressionAttributeNames: { '#version': 'version' },
+                  ExpressionAttributeValues: { ':expected': expectedVersion },
+                }),
+          }),
+        ),
       (error) => new VersionConflictError(record.pk, expectedVersion, error),
     );
   }

@@ -27,12 +27,7 @@ export type PermanentCode =
   | 'snapshot-too-large'
   | 'retries-exhausted';
 
-export type RetryableCode =
-  | 'version-conflict'
-  | 'settle-timeout'
-  | 'storage-unavailable'
-  | 'dead-letter-unavailable'
-  | 'queue-unavailable';
+export type RetryableCode = 'version-conflict' | 'settle-timeout' | 'storage-unavailable' | 'dead-letter-unavailable' | 'queue-unavailable';
 
 export abstract class SettleError extends Error {
   abstract readonly kind: ErrorKind;
@@ -102,7 +97,7 @@ export function describeError(error: unknown): { name: string; message: string }
     const { name, message } = error as { name?: unknown; message?: unknown };
     return { name: typeof name === 'string' ? name : 'Error', message: String(message) };
   }
-  return { name: 'NonError', message: typeof error === 'string' ? error : JSON.stringify(error) ?? String(error) };
+  return { name: 'NonError', message: typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error)) };
 }
 
 export function isPermanent(error: unknown): error is PermanentError {

@@ -160,11 +160,7 @@ export class InstanceSession {
     this.actor.stop();
   }
 
-  private async run(
-    eventType: string,
-    budgetMs: number,
-    step: (deadline: number) => Promise<'applied' | 'ignored'>,
-  ): Promise<Applied> {
+  private async run(eventType: string, budgetMs: number, step: (deadline: number) => Promise<'applied' | 'ignored'>): Promise<Applied> {
     const deadline = performance.now() + budgetMs;
     this.clock.open(deadline);
     try {
@@ -308,7 +304,11 @@ export class InstanceSession {
       if (error instanceof PermanentError) throw error;
       // XState throws raw TypeErrors for snapshots it cannot restore (an unknown actor source, say).
       const { name, message } = describeError(error);
-      throw this.unrestorable(`restoring it threw ${name}: ${message}`, 'Bump the version in the registry and give a migrate() for the stored one.', error);
+      throw this.unrestorable(
+        `restoring it threw ${name}: ${message}`,
+        'Bump the version in the registry and give a migrate() for the stored one.',
+        error,
+      );
     }
   }
 

@@ -50,7 +50,6 @@ export function buildRecord(
   };
 }
 
-
 /**
  * Snapshots above this many bytes of JSON are stored gzipped: DynamoDB bills a write unit per KB, and gzip
  * takes a 10 KB context from 12 units to 4 (docs/PERFORMANCE.md). Smaller ones stay readable in `get-item`.

@@ -123,10 +123,13 @@ async function processGroup(groupId: string, records: readonly InboundRecord[], 
         careful = true;
         continue;
       }
-      (core.logger ?? silentLogger).warn('The instance could not be read or saved; its records are retried or, on their last receive, dead-lettered', {
-        instanceKey: key.key,
-        error: describeError(error),
-      });
+      (core.logger ?? silentLogger).warn(
+        'The instance could not be read or saved; its records are retried or, on their last receive, dead-lettered',
+        {
+          instanceKey: key.key,
+          error: describeError(error),
+        },
+      );
       return failed.concat(await lastReceiveOrRetry(key, usable, error, core));
     }
   }
@@ -176,7 +179,17 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
       stored,
       now: core.now,
       acceptState: careful
-        ? (state) => encodeItem(buildRecord(key, state, { stored, history, letters: [...pending, ...decided], lastSeq: '0', now: core.now(), ...limits(core) }))
+        ? (state) =>
+            encodeItem(
+              buildRecord(key, state, {
+                stored,
+                history,
+                letters: [...pending, ...decided],
+                lastSeq: '0',
+                now: core.now(),
+                ...limits(core),
+              }),
+            )
         : undefined,
     });
   } catch (error) {
@@ -209,7 +222,13 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
         }
         // A wake-up that failed for good: its timer is dropped, so it is dead-lettered once, not woken forever.
         session?.discardFailedTimer();
-        decided.push({ messageId: record.messageId, seq: record.sequenceNumber, code: permanent.code, reason: permanent.message.slice(0, maxStoredReasonLength), at });
+        decided.push({
+          messageId: record.messageId,
+          seq: record.sequenceNumber,
+          code: permanent.code,
+          reason: permanent.message.slice(0, maxStoredReasonLength),
+          at,
+        });
         letters.push(letterOf(record, permanent));
         history.push({
           seq: record.sequenceNumber,
@@ -226,7 +245,14 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
     // and its letters are sent without a write.
     const state = session?.state ?? stored;
     if (handled && state) {
-      written = buildRecord(key, state, { stored, history, letters: [...pending, ...decided], lastSeq: handled.sequenceNumber, now: core.now(), ...limits(core) });
+      written = buildRecord(key, state, {
+        stored,
+        history,
+        letters: [...pending, ...decided],
+        lastSeq: handled.sequenceNumber,
+        now: core.now(),
+        ...limits(core),
+      });
       await core.store.write(written, stored?.version);
     }
   } finally {
@@ -274,7 +300,12 @@ async function forgetSentLetters(
  * dead-lettered, since a redriven copy would carry a new SequenceNumber and be applied twice; its letter, if
  * that write decided one, is sent.
  */
-async function lastReceiveOrRetry(key: InstanceKey, records: readonly InboundRecord[], error: unknown, core: WorkerCore): Promise<string[]> {
+async function lastReceiveOrRetry(
+  key: InstanceKey,
+  records: readonly InboundRecord[],
+  error: unknown,
+  core: WorkerCore,
+): Promise<string[]> {
   const verdicts = records.map((record) => ({ record, permanent: asPermanent(error, record, core.maxReceiveCount) }));
   if (verdicts.every(({ permanent }) => !permanent)) return records.map((record) => record.messageId);
   const item = await core.store.read(key.key).then(

@@ -38,9 +38,7 @@ export interface QueueDefinition {
 /** The events queue: one message group per machine instance. */
 export function eventQueueDefinition(workerTimeoutSeconds = defaultWorkerTimeoutSeconds): QueueDefinition {
   if (!Number.isInteger(workerTimeoutSeconds) || workerTimeoutSeconds < 1 || workerTimeoutSeconds > 900) {
-    throw new RangeError(
-      `workerTimeoutSeconds must be a whole number from 1 to 900 (Lambda's limit), got ${workerTimeoutSeconds}`,
-    );
+    throw new RangeError(`workerTimeoutSeconds must be a whole number from 1 to 900 (Lambda's limit), got ${workerTimeoutSeconds}`);
   }
   return {
     fifo: true,

@@ -32,9 +32,7 @@ function carries(node: AnyStateNode, tag: string): boolean {
  */
 export function isSettled(snapshot: AnyMachineSnapshot): boolean {
   if (snapshot.status !== 'active') return true;
-  return activeLeaves(snapshot).every(
-    (leaf) => leaf.type === 'final' || carries(leaf, resolveTag) || carries(leaf, rejectTag),
-  );
+  return activeLeaves(snapshot).every((leaf) => leaf.type === 'final' || carries(leaf, resolveTag) || carries(leaf, rejectTag));
 }
 
 /** The outcome of a settled snapshot: `reject` when any region rests in a `reject` state. */

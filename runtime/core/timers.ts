@@ -182,7 +182,11 @@ function childIdOf(actor: AnyActorRef, entry: ScheduledEvent, during: TimerCause
  * The due-index fields of an instance: `wakeAt`, its earliest timer (timers are kept earliest first), and
  * its shard. Both absent when no timer is pending, so the sparse index holds only instances that wait.
  */
-export function dueIndexFields(pk: string, timers: readonly StoredTimer[], shards: number): { wakeAt: number | undefined; wakeShard: string | undefined } {
+export function dueIndexFields(
+  pk: string,
+  timers: readonly StoredTimer[],
+  shards: number,
+): { wakeAt: number | undefined; wakeShard: string | undefined } {
   const earliest = timers[0];
   return earliest ? { wakeAt: earliest.fireAt, wakeShard: wakeShardOf(pk, shards) } : { wakeAt: undefined, wakeShard: undefined };
 }

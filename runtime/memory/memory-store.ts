@@ -10,7 +10,13 @@ import type { DueInstance, InstanceRecord, InstanceStore } from '../core/store.t
 export class MemoryStore implements InstanceStore {
   private readonly items = new Map<
     string,
-    { readonly version: number; readonly due: DueInstance | undefined; readonly shard: string | undefined; readonly json: string; readonly gz: Uint8Array | undefined }
+    {
+      readonly version: number;
+      readonly due: DueInstance | undefined;
+      readonly shard: string | undefined;
+      readonly json: string;
+      readonly gz: Uint8Array | undefined;
+    }
   >();
   /** Calls made, by kind: tests assert the worker's 1 read + 1 write per group per batch. */
   readonly calls = { read: 0, write: 0, findDue: 0 };

@@ -90,7 +90,13 @@ async function effect(input: LedgerEffectInput): Promise<number> {
 const config = configFromEnvironment();
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const region = process.env.AWS_REGION ?? 'us-east-1';
-const sqs = new SQSClient({ region, credentials, endpoint: process.env.AWS_ENDPOINT_URL_SQS, useQueueUrlAsEndpoint: false, maxAttempts: 3 });
+const sqs = new SQSClient({
+  region,
+  credentials,
+  endpoint: process.env.AWS_ENDPOINT_URL_SQS,
+  useQueueUrlAsEndpoint: false,
+  maxAttempts: 3,
+});
 const dynamodb = new DynamoDBClient({ region, credentials, endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB, maxAttempts: 3 });
 const realStore = new DynamoStore(config.tableName, createDocumentClient(dynamodb));
 const realDeadLetters = new SqsDeadLetterQueue(config.deadLetterQueueUrl, sqs);
@@ -142,7 +148,11 @@ async function chaosHandler(event: SQSEvent, context: Context) {
   const receives = event.Records.map((record) => Number(record.attributes.ApproximateReceiveCount) || 1);
   // As the worker builds the idempotency key: the sequence number as SQS wrote it (fauxqs pads it with zeros).
   const keys = event.Records.map((record) => `${record.attributes.MessageGroupId}#${record.attributes.SequenceNumber ?? ''}`);
-  report({ t: 'b', id: event.Records[0]?.messageId ?? '', r: event.Records.map((record, index) => [record.messageId, receives[index] ?? 1] as const) });
+  report({
+    t: 'b',
+    id: event.Records[0]?.messageId ?? '',
+    r: event.Records.map((record, index) => [record.messageId, receives[index] ?? 1] as const),
+  });
   event.Records.forEach((_, index) => {
     if (receives[index] === 1) firstReceives.add(keys[index] as string);
   });
@@ -166,7 +176,8 @@ const poller = await startPoller({
   waitTimeSeconds: 1,
   visibilityTimeoutSeconds: plan.visibilitySeconds,
   workerTimeoutSeconds: plan.workerTimeoutSeconds,
-  onBatch: (batch) => report({ t: 'ack', id: batch.event.Records[0]?.messageId ?? '', o: batch.outcome, d: batch.deleted.length, f: batch.failed.length }),
+  onBatch: (batch) =>
+    report({ t: 'ack', id: batch.event.Records[0]?.messageId ?? '', o: batch.outcome, d: batch.deleted.length, f: batch.failed.length }),
   logger: {
     info: () => undefined,
     warn: (message) => process.stderr.write(`poller: ${message}\n`),

@@ -61,7 +61,11 @@ describe('SettleService', () => {
     it('esbuildOptions() builds the same bundle as the construct', async () => {
       const own = mkdtempSync(join(scratch, 'infra-esbuild-'));
       try {
-        await build({ ...esbuildOptions({ entry: relative(repositoryRoot, fixtureEntry), outdir: own }), absWorkingDir: repositoryRoot, logLevel: 'silent' });
+        await build({
+          ...esbuildOptions({ entry: relative(repositoryRoot, fixtureEntry), outdir: own }),
+          absWorkingDir: repositoryRoot,
+          logLevel: 'silent',
+        });
 
         expect(readFileSync(join(own, bundleFileName), 'utf8')).toBe(readFileSync(join(assetDir, bundleFileName), 'utf8'));
       } finally {

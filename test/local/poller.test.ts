@@ -149,10 +149,13 @@ describe('poller', () => {
     // Assess
     expect(redelivery.attributes.SequenceNumber).toBe(failing!.sequenceNumber);
     expect(deliveries.filter((r) => r.messageId === succeeding!.messageId)).toHaveLength(1);
-    await waitFor(async () => {
-      const counts = await queueCounts(emulators.clients.sqs, resources.queueUrl);
-      return counts.visible === 0 && counts.inFlight === 0;
-    }, { description: 'the queue empty once the redelivery succeeded' });
+    await waitFor(
+      async () => {
+        const counts = await queueCounts(emulators.clients.sqs, resources.queueUrl);
+        return counts.visible === 0 && counts.inFlight === 0;
+      },
+      { description: 'the queue empty once the redelivery succeeded' },
+    );
     expect(reports.some((report) => report.outcome === 'partial' && report.failed.includes(failing!.messageId))).toBe(true);
   });
 

@@ -79,14 +79,23 @@ export function actorCallKey(name: string, input: unknown): string {
  */
 export function createPropertyRegistry(runs: Map<string, number>, stall: StallSwitch = { hangAfter: undefined }) {
   return defineRegistry({
-    counter: { ...exampleRegistry.counter, machine: exampleRegistry.counter.machine.provide({ actors: { step: asPromiseActor<number, { count: number }>('step', runs, stall) } }) },
+    counter: {
+      ...exampleRegistry.counter,
+      machine: exampleRegistry.counter.machine.provide({
+        actors: { step: asPromiseActor<number, { count: number }>('step', runs, stall) },
+      }),
+    },
     approval: {
       ...exampleRegistry.approval,
-      machine: exampleRegistry.approval.machine.provide({ actors: { checkBudget: asPromiseActor<{ withinBudget: boolean }, { document: string }>('checkBudget', runs, stall) } }),
+      machine: exampleRegistry.approval.machine.provide({
+        actors: { checkBudget: asPromiseActor<{ withinBudget: boolean }, { document: string }>('checkBudget', runs, stall) },
+      }),
     },
     signup: {
       ...exampleRegistry.signup,
-      machine: exampleRegistry.signup.machine.provide({ actors: { sendVerificationEmail: asPromiseActor<{ messageId: string }, VerificationEmail>('sendVerificationEmail', runs, stall) } }),
+      machine: exampleRegistry.signup.machine.provide({
+        actors: { sendVerificationEmail: asPromiseActor<{ messageId: string }, VerificationEmail>('sendVerificationEmail', runs, stall) },
+      }),
     },
     payment: exampleRegistry.payment,
   });
@@ -198,7 +207,11 @@ export class ReferenceInstance {
       const input = (child as unknown as { options: { input: unknown } }).options.input;
       this.actorCalls.push(actorCallKey(String(child.src), input));
       const result = model(input);
-      this.step('error' in result ? { type: `xstate.error.actor.${id}`, error: result.error, actorId: id } as EventObject : { type: `xstate.done.actor.${id}`, output: result.output, actorId: id } as EventObject);
+      this.step(
+        'error' in result
+          ? ({ type: `xstate.error.actor.${id}`, error: result.error, actorId: id } as EventObject)
+          : ({ type: `xstate.done.actor.${id}`, output: result.output, actorId: id } as EventObject),
+      );
     }
     throw new Error(`The reference did not settle instance ${this.instanceKey} within 100 actor answers.`);
   }

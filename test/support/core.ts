@@ -23,7 +23,10 @@ export function makeCore(registry: MachineRegistry, overrides: Partial<WorkerCor
 }
 
 /** A constant settle budget. */
-export const budget = (ms = 5_000) => () => ms;
+export const budget =
+  (ms = 5_000) =>
+  () =>
+    ms;
 
 /** The stored instance, which must exist. */
 export async function stored(store: InstanceStore, pk: string): Promise<InstanceRecord> {

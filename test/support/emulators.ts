@@ -25,7 +25,12 @@ export async function startTestEmulators(
   const clients = createLocalClients(emulators);
   try {
     const resources = options.provision
-      ? await provision({ sqs: clients.sqs, dynamodb: clients.dynamodb, workerTimeoutSeconds: options.workerTimeoutSeconds, names: options.names })
+      ? await provision({
+          sqs: clients.sqs,
+          dynamodb: clients.dynamodb,
+          workerTimeoutSeconds: options.workerTimeoutSeconds,
+          names: options.names,
+        })
       : undefined;
     return {
       ...emulators,

@@ -42,7 +42,8 @@ export async function sendEvents(sqs: SQSClient, queueUrl: string, events: reado
     if (Failed.length > 0) throw new Error(`SendMessageBatch failed: ${JSON.stringify(Failed)}`);
     for (const entry of Successful) {
       const event = chunk[Number(entry.Id)];
-      if (!event || !entry.MessageId || !entry.SequenceNumber) throw new Error(`Unexpected SendMessageBatch entry ${JSON.stringify(entry)}`);
+      if (!event || !entry.MessageId || !entry.SequenceNumber)
+        throw new Error(`Unexpected SendMessageBatch entry ${JSON.stringify(entry)}`);
       sent.push({ ...event, messageId: entry.MessageId, sequenceNumber: entry.SequenceNumber });
     }
   }

@@ -52,7 +52,9 @@ describe('deadLetterMessageAttributes', () => {
   });
 
   it("writes '-' for an empty value, which SQS would refuse as an attribute", () => {
-    const attributes = deadLetterMessageAttributes(letter({ groupId: '', sequenceNumber: '', error: new PermanentError('invalid-instance-key', '') }));
+    const attributes = deadLetterMessageAttributes(
+      letter({ groupId: '', sequenceNumber: '', error: new PermanentError('invalid-instance-key', '') }),
+    );
 
     expect(attributes['settle-group']).toEqual({ DataType: 'String', StringValue: '-' });
     expect(attributes['settle-sequence-number']).toEqual({ DataType: 'String', StringValue: '-' });

@@ -21,7 +21,11 @@ function rejectionOf(groupId: string | undefined): PermanentError {
 describe('parseInstanceKey', () => {
   it('splits a group id at its first slash into machine and instance id', () => {
     expect(parseInstanceKey('counter/c1')).toEqual({ key: 'counter/c1', machine: 'counter', instanceId: 'c1' });
-    expect(parseInstanceKey('order-v2/2026/11/o-17')).toEqual({ key: 'order-v2/2026/11/o-17', machine: 'order-v2', instanceId: '2026/11/o-17' });
+    expect(parseInstanceKey('order-v2/2026/11/o-17')).toEqual({
+      key: 'order-v2/2026/11/o-17',
+      machine: 'order-v2',
+      instanceId: '2026/11/o-17',
+    });
     expect(parseInstanceKey('a/b')).toEqual({ key: 'a/b', machine: 'a', instanceId: 'b' });
   });
 
