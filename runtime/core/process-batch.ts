@@ -170,6 +170,8 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
   const applied: AppliedEvent[] = [];
   const failed: string[] = [];
   let handled: InboundRecord | undefined;
+  /** The last record the instance's history records; its sequence number is the saved lastSeq. */
+  let recorded: InboundRecord | undefined;
   let session: InstanceSession | undefined;
   let unopenable: PermanentError | undefined;
   try {
@@ -206,9 +208,12 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
       try {
         if (!session) throw unopenable;
         const result = await applyRecord(session, definition, key, record, budget());
-        history.push({ seq: record.sequenceNumber, type: result.eventType, outcome: result.outcome, at });
-        const durationMs = Math.round((performance.now() - started) * 10) / 10;
-        applied.push({ ...result, instanceKey: key.key, sequenceNumber: record.sequenceNumber, durationMs });
+        if (result) {
+          history.push({ seq: record.sequenceNumber, type: result.eventType, outcome: result.outcome, at });
+          recorded = record;
+          const durationMs = Math.round((performance.now() - started) * 10) / 10;
+          applied.push({ ...result, instanceKey: key.key, sequenceNumber: record.sequenceNumber, durationMs });
+        }
       } catch (error) {
         const permanent = asPermanent(error, record, core.maxReceiveCount);
         if (!permanent) {
@@ -237,6 +242,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
           at,
           error: permanent.code,
         });
+        recorded = record;
       }
       handled = record;
     }
@@ -244,12 +250,14 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
     // A stored instance that cannot be opened keeps its state; a new one that never settled has none to save,
     // and its letters are sent without a write.
     const state = session?.state ?? stored;
-    if (handled && state) {
+    // Saved when something was recorded: an applied, ignored or dead-lettered event. A wake-up that found
+    // nothing due records nothing: alone it causes no write, and a redelivery of it may deliver what is due by then.
+    if (recorded && state) {
       written = buildRecord(key, state, {
         stored,
         history,
         letters: [...pending, ...decided],
-        lastSeq: handled.sequenceNumber,
+        lastSeq: recorded.sequenceNumber,
         now: core.now(),
         ...limits(core),
       });
@@ -343,9 +351,14 @@ async function applyRecord(
   key: InstanceKey,
   record: InboundRecord,
   budgetMs: number,
-): Promise<Applied> {
+): Promise<Applied | undefined> {
   const message = parseMessage(record.body, key.key);
-  if (message.kind === 'wake') return session.wake(budgetMs);
+  if (message.kind === 'wake') {
+    // A wake-up that finds nothing due (a repeat, a stale or a forged one) is not an event of the instance:
+    // nothing is recorded for it.
+    const woken = await session.wake(budgetMs);
+    return woken.outcome === 'ignored' ? undefined : woken;
+  }
   const type = shownType(message.event.type);
   let problem: string | undefined;
   try {

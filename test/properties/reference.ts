@@ -143,15 +143,21 @@ export class ReferenceInstance {
     this.step({ ...event, settle: meta } as EventObject);
   }
 
-  /** A `settle.wake`: delivers the timers due by the clock, earliest first, unless an earlier one cancelled them. */
-  wake(): void {
-    this.started();
+  /**
+   * A `settle.wake`: delivers the timers due by the clock, earliest first, unless an earlier one cancelled
+   * them. Returns how many it delivered: a wake-up that delivers none is recorded nowhere.
+   */
+  wake(): number {
+    if (!this.snapshot) return 0; // an instance that never received an event has no timers
     const due = [...this.timers.values()].filter((timer) => timer.fireAt <= this.now).sort((a, b) => a.fireAt - b.fireAt);
+    let delivered = 0;
     for (const timer of due) {
       if (this.timers.get(timer.id) !== timer) continue;
       this.timers.delete(timer.id);
+      delivered += 1;
       if (this.snapshot?.status === 'active') this.step(timer.event);
     }
+    return delivered;
   }
 
   /** The persisted snapshot, as plain JSON (what the worker stores after a round trip). */
