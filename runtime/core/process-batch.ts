@@ -6,10 +6,10 @@ import { parseMessage, shownType } from './event.ts';
 import { inboundOf, type InboundRecord } from './inbound.ts';
 import { buildRecord, encodeItem } from './item.ts';
 import { silentLogger, type Logger } from './logger.ts';
+import { forgetSentLetters, letterOf, pendingLetterOf, pendingLetters, resends, sendLetters } from './outbox.ts';
 import { InstanceSession, type Applied } from './instance.ts';
 import { parseInstanceKey, type InstanceKey } from './instance-key.ts';
 import type { MachineDefinition, MachineRegistry } from './registry.ts';
-import { eventQueueDefinition } from './resources.ts';
 import type { HistoryEntry, InstanceRecord, InstanceStore, PendingLetter } from './store.ts';
 
 /** One event that changed (or was recorded as ignored by) an instance, reported once it is saved. */
@@ -41,11 +41,6 @@ export interface WorkerCore {
   readonly onDeadLettered?: (letter: DeadLetter) => void;
   readonly logger?: Logger;
 }
-
-/** How much of a reason the item keeps for a letter it has yet to send (the letter itself carries 4,096). */
-const maxStoredReasonLength = 2048;
-/** A pending letter older than this can no longer be asked for: its record has left the events queue. */
-const letterRetentionMs = eventQueueDefinition().retentionPeriodSeconds * 1000;
 
 /**
  * Handles one SQS FIFO batch (docs/DESIGN.md, "The worker"): records grouped by instance in arrival order,
@@ -156,13 +151,13 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
   const stored = await core.store.read(key.key);
   const lastSeq = stored ? BigInt(stored.lastSeq) : -1n;
   const now = core.now();
-  const pending = (stored?.letters ?? []).filter((letter) => now - Date.parse(letter.at) < letterRetentionMs);
-  const letters: DeadLetter[] = [];
+  const pending = pendingLetters(stored, now);
   // A redelivered record whose letter was decided and saved but not confirmed sent: send it, never apply it.
-  for (const record of records) {
-    const saved = (record.seq as bigint) <= lastSeq ? pending.find((letter) => letter.messageId === record.messageId) : undefined;
-    if (saved) letters.push(letterOf(record, new PermanentError(saved.code, saved.reason, { instanceKey: key.key })));
-  }
+  const letters: DeadLetter[] = resends(
+    records.filter((record) => (record.seq as bigint) <= lastSeq),
+    pending,
+    key.key,
+  );
   const fresh = records.filter((record) => (record.seq as bigint) > lastSeq); // older ones: already handled (I2)
 
   const history: HistoryEntry[] = [...(stored?.history ?? [])];
@@ -227,13 +222,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
         }
         // A wake-up that failed for good: its timer is dropped, so it is dead-lettered once, not woken forever.
         session?.discardFailedTimer();
-        decided.push({
-          messageId: record.messageId,
-          seq: record.sequenceNumber,
-          code: permanent.code,
-          reason: permanent.message.slice(0, maxStoredReasonLength),
-          at,
-        });
+        decided.push(pendingLetterOf(record, permanent, at));
         letters.push(letterOf(record, permanent));
         history.push({
           seq: record.sequenceNumber,
@@ -270,35 +259,8 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
 
   failed.push(...(await sendLetters(letters, core)));
   const lastReceive = new Set(records.filter((record) => record.receiveCount >= core.maxReceiveCount).map((record) => record.messageId));
-  await forgetSentLetters(written ?? stored, letters, failed, lastReceive, core);
+  failed.push(...(await forgetSentLetters(written ?? stored, letters, failed, lastReceive, core)));
   return failed;
-}
-
-/**
- * Removes the letters just sent from the item's pending letters, in one more conditional write (only in a
- * batch that dead-lettered something). If that write fails, the records are retried before their last
- * receive: the repeat is sent again under the same deduplication id (dropped by SQS), then forgotten.
- */
-async function forgetSentLetters(
-  item: InstanceRecord | undefined,
-  letters: readonly DeadLetter[],
-  failed: string[],
-  lastReceive: ReadonlySet<string>,
-  core: WorkerCore,
-): Promise<void> {
-  if (!item || item.letters.length === 0) return;
-  const sent = new Set(letters.map((letter) => letter.messageId).filter((id) => !failed.includes(id)));
-  const remaining = item.letters.filter((letter) => !sent.has(letter.messageId));
-  if (remaining.length === item.letters.length) return;
-  try {
-    await core.store.write({ ...item, version: item.version + 1, letters: remaining }, item.version);
-  } catch (error) {
-    (core.logger ?? silentLogger).warn('Dead letters were sent but could not be marked as sent; their records are retried', {
-      instanceKey: item.pk,
-      error: describeError(error),
-    });
-    failed.push(...[...sent].filter((messageId) => !lastReceive.has(messageId)));
-  }
 }
 
 /**
@@ -325,8 +287,7 @@ async function lastReceiveOrRetry(
   const letters: DeadLetter[] = [];
   for (const { record, permanent } of verdicts) {
     if (handled !== undefined && (record.seq as bigint) <= handled) {
-      const saved = item?.found?.letters.find((letter) => letter.messageId === record.messageId);
-      if (saved) letters.push(letterOf(record, new PermanentError(saved.code, saved.reason, { instanceKey: key.key })));
+      letters.push(...resends([record], item?.found?.letters ?? [], key.key));
       continue; // saved after all
     }
     if (!permanent) failed.push(record.messageId);
@@ -422,33 +383,6 @@ function asPermanent(error: unknown, record: InboundRecord, maxReceiveCount: num
     instanceKey: error instanceof RetryableError ? error.instanceKey : undefined,
     cause: error,
   });
-}
-
-/** The one way a record reaches the dead-letter queue. Returns the message ids of the letters not sent. */
-async function sendLetters(letters: readonly DeadLetter[], core: WorkerCore): Promise<string[]> {
-  for (const [index, letter] of letters.entries()) {
-    try {
-      await core.deadLetters.send(letter);
-    } catch (error) {
-      (core.logger ?? silentLogger).warn('The dead-letter queue refused a letter; its record is retried', {
-        messageId: letter.messageId,
-        error: describeError(error),
-      });
-      return letters.slice(index).map((unsent) => unsent.messageId);
-    }
-    core.onDeadLettered?.(letter);
-  }
-  return [];
-}
-
-function letterOf(record: InboundRecord, error: PermanentError): DeadLetter {
-  return {
-    body: record.body,
-    groupId: record.groupId,
-    sequenceNumber: record.sequenceNumber,
-    messageId: record.messageId,
-    error,
-  };
 }
 
 function eventTypeOf(body: string): string {
