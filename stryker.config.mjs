@@ -1,6 +1,6 @@
 // Mutation testing of the runtime core: `npm run test:mutation` (about half an hour; not part of CI).
-// One module while iterating: `npx stryker run --mutate functions/runtime/event.ts`.
-// The report lands in reports/mutation/ (mutation.html, mutation.json); docs/MUTATION.md has the scores.
+// One module while iterating: `npx stryker run --mutate runtime/core/event.ts`.
+// The report lands in reports/mutation/ (mutation.html, mutation.json); docs/RELIABILITY.md has the scores.
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -8,13 +8,14 @@ export default {
   vitest: { configFile: 'vitest.mutation.config.ts' },
   coverageAnalysis: 'perTest',
   mutate: [
-    'functions/runtime/**/*.ts',
-    // DynamoDB adapter: every rule it keeps (conditional writes, compression, the due-index query) is only
-    // observable against DynamoDB, i.e. in the emulator-backed test/storage.test.ts, which this run leaves out.
-    '!functions/runtime/dynamo-store.ts',
+    // The runtime core and its in-memory adapters. Not runtime/aws: the AWS adapters' rules (conditional
+    // writes, the due-index query, SQS attributes) are only observable against the emulators, in
+    // test/storage.test.ts and the local-stack tests, which this run leaves out.
+    'runtime/core/**/*.ts',
+    'runtime/memory/**/*.ts',
     // Plain data (names, sizes, attribute names) shared by the CDK stack and the local stack: checked by the
     // synth tests (test/infra) and the local-stack tests; an in-process test could only restate the values.
-    '!functions/runtime/resources.ts',
+    '!runtime/core/resources.ts',
   ],
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },

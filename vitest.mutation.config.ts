@@ -14,6 +14,8 @@ export default defineConfig({
       'test/timers.test.ts',
       'test/config.test.ts',
       'test/properties/delivery.test.ts',
+      'test/hardening.test.ts',
+      'test/testing.test.ts',
     ],
     // A fixed seed: the same cases for the dry run and for every mutant, so a mutant's verdict is reproducible.
     env: { SETTLE_PROPERTY_SEED: '20261123' },

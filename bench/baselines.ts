@@ -17,9 +17,9 @@ import {
   type EventObject,
   type Snapshot,
 } from 'xstate';
-import type { MachineRegistry } from '../functions/runtime/registry.ts';
-import { isSettled } from '../functions/runtime/settled.ts';
-import type { InstanceRecord, InstanceStore } from '../functions/runtime/store.ts';
+import type { MachineRegistry } from '../runtime/core/registry.ts';
+import { isSettled } from '../runtime/core/settled.ts';
+import type { InstanceRecord, InstanceStore } from '../runtime/core/store.ts';
 import type { Instance, Planned, PlannedBatch } from './workloads.ts';
 
 /** The state of an instance at the end of a run, for checking that contenders agree. */

@@ -4,7 +4,7 @@
  * (restore, persist, store), not computing with it.
  */
 import { assign, setup } from 'xstate';
-import { defineRegistry, type InstanceInput, type MachineRegistry } from '../functions/runtime/registry.ts';
+import { defineRegistry, type InstanceInput, type MachineRegistry } from '../runtime/core/registry.ts';
 import { seededRandom } from './harness.ts';
 
 interface Line {

@@ -4,8 +4,8 @@
  * of every item written (DynamoDB's item-size rules), and the writes the sparse due index would take.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createLocalClients, type LocalClients } from '../functions/local/clients.ts';
-import { tableDefinition } from '../functions/runtime/resources.ts';
+import { createLocalClients, type LocalClients } from '../local/clients.ts';
+import { tableDefinition } from '../runtime/core/resources.ts';
 
 export interface WriteRecord {
   readonly pk: string;
@@ -116,7 +116,8 @@ function valueBytes(value: unknown): number {
   }
   if (typeof value === 'boolean' || value === null) return 1;
   if (value instanceof Uint8Array) return value.byteLength;
-  if (Array.isArray(value)) return 3 + value.reduce<number>((sum, element) => sum + (element === undefined ? 0 : 1 + valueBytes(element)), 0);
+  if (Array.isArray(value))
+    return 3 + value.reduce<number>((sum, element) => sum + (element === undefined ? 0 : 1 + valueBytes(element)), 0);
   if (typeof value === 'object') {
     let size = 3;
     for (const [key, element] of Object.entries(value)) if (element !== undefined) size += 1 + utf8(key) + valueBytes(element);

@@ -65,7 +65,17 @@ export async function compare(contenders: readonly Contender[], options: RoundOp
   return new Map(
     contenders.map((c) => {
       const samples = rates.get(c.name) ?? [];
-      return [c.name, { median: median(samples), wallMedian: median(wallRates.get(c.name) ?? []), min: Math.min(...samples), max: Math.max(...samples), rounds: samples.length, items: items.get(c.name) ?? 0 }];
+      return [
+        c.name,
+        {
+          median: median(samples),
+          wallMedian: median(wallRates.get(c.name) ?? []),
+          min: Math.min(...samples),
+          max: Math.max(...samples),
+          rounds: samples.length,
+          items: items.get(c.name) ?? 0,
+        },
+      ];
     }),
   );
 }
@@ -130,7 +140,7 @@ export async function withPeakHeap<T>(work: () => Promise<T>, everyMs = 5): Prom
 }
 
 /** A seeded PRNG, so every run and every contender sees the same "random" choices. */
-export { seededRandom } from '../test/support/random.ts';
+export { seededRandom } from '../testing/random.ts';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

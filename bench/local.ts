@@ -1,7 +1,7 @@
 /** The local stack as the benchmarks start it: quiet, no sweeper (streams deliver their own wake-ups). */
 import type { Context, SQSEvent } from 'aws-lambda';
-import { silentLogger } from '../functions/local/log.ts';
-import { startLocalStack, type LocalStack, type LocalStackOptions } from '../functions/local/stack.ts';
+import { silentLogger } from '../local/log.ts';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../local/stack.ts';
 
 /** A stack whose poller hands batches to nothing: for sections that call the worker handler themselves. */
 export function startIdleStack(): Promise<LocalStack> {

@@ -10,7 +10,17 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fullSizes, quickSizes } from './options.ts';
-import { machineInfo, renderConsole, renderMarkdown, renderSection, sectionIds, spliceGenerated, type BenchResult, type Section, type SectionId } from './report.ts';
+import {
+  machineInfo,
+  renderConsole,
+  renderMarkdown,
+  renderSection,
+  sectionIds,
+  spliceGenerated,
+  type BenchResult,
+  type Section,
+  type SectionId,
+} from './report.ts';
 import { coldStartSection } from './sections/cold-start.ts';
 import { costSection } from './sections/cost.ts';
 import { cpuSection } from './sections/cpu.ts';

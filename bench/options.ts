@@ -2,7 +2,12 @@
 export interface BenchSizes {
   readonly cpu: { readonly instances: number; readonly eventsPerInstance: number; readonly warmup: number; readonly rounds: number };
   readonly storage: { readonly batchesPerShape: number };
-  readonly e2e: { readonly instances: number; readonly eventsPerInstance: number; readonly pacedEvents: number; readonly timeoutMs: number };
+  readonly e2e: {
+    readonly instances: number;
+    readonly eventsPerInstance: number;
+    readonly pacedEvents: number;
+    readonly timeoutMs: number;
+  };
   readonly coldStart: { readonly runs: number };
   readonly scale: {
     readonly snapshotKb: readonly number[];

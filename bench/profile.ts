@@ -19,4 +19,6 @@ const records = toRecords(plan(instances, 100, shapeOf(groups, perGroup)));
 const started = performance.now();
 for (let round = 0; round < Number(roundsArg); round += 1) await runWorker(workerCore(registry), records);
 const elapsed = performance.now() - started;
-console.log(`${machine} ${shapeArg}: ${roundsArg} rounds of 1000 events in ${elapsed.toFixed(0)} ms (${((Number(roundsArg) * 1000) / elapsed) * 1000} events/s)`);
+console.log(
+  `${machine} ${shapeArg}: ${roundsArg} rounds of 1000 events in ${elapsed.toFixed(0)} ms (${((Number(roundsArg) * 1000) / elapsed) * 1000} events/s)`,
+);

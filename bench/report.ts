@@ -95,7 +95,13 @@ const baselineText = (figure: Figure) =>
 /** One section's figures with baselines and ratios, and its notes, for the terminal. */
 export function renderSection(section: Section): string {
   const lines = ['', `== ${section.title} (${formatNumber(section.durationMs / 1000)} s) ==`];
-  const rows = section.figures.map((f) => [f.name, formatNumber(f.value, f.unit), baselineText(f), ratioText(f), [goalText(f), f.note ?? ''].filter(Boolean).join(' ')]);
+  const rows = section.figures.map((f) => [
+    f.name,
+    formatNumber(f.value, f.unit),
+    baselineText(f),
+    ratioText(f),
+    [goalText(f), f.note ?? ''].filter(Boolean).join(' '),
+  ]);
   lines.push(...alignColumns([['figure', 'value', 'baseline', 'ratio', 'goal / note'], ...rows]));
   for (const note of section.notes) lines.push(`  · ${note}`);
   return lines.join('\n');
@@ -116,7 +122,9 @@ export function renderConsole(result: BenchResult, options: { sections?: boolean
 
 function alignColumns(rows: readonly string[][]): string[] {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, [...cell].length)));
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, [...cell].length);
+  }
   return rows.map((row) => `  ${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd());
 }
 

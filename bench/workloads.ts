@@ -4,8 +4,8 @@
  */
 import type { SQSRecord } from 'aws-lambda';
 import type { EventObject } from 'xstate';
-import { wakeEventType } from '../functions/runtime/resources.ts';
-import { fifoRecord, sequence } from '../test/support/records.ts';
+import { wakeEventType } from '../runtime/core/resources.ts';
+import { sqsRecord as fifoRecord, sqsSequenceNumber as sequence } from '../testing/index.ts';
 
 /** One step of an instance's stream: an outside event, or "the pending timer is due". */
 export type Step =
@@ -17,7 +17,10 @@ export const exampleMachines = ['counter', 'approval', 'signup', 'payment'] as c
 export type ExampleMachine = (typeof exampleMachines)[number];
 
 const event = (e: EventObject & Record<string, unknown>): Step => ({ kind: 'event', event: e });
-const cycle = (steps: readonly Step[]) => (n: number): Step => steps[n % steps.length] as Step;
+const cycle =
+  (steps: readonly Step[]) =>
+  (n: number): Step =>
+    steps[n % steps.length] as Step;
 
 /**
  * Streams that keep each machine busy for any number of events (nothing lands in a final state):

@@ -1,8 +1,8 @@
-import { localCredentials } from '../functions/local/clients.ts';
-import { appliedLine, readyBanner } from '../functions/local/banner.ts';
-import { consoleLogger } from '../functions/local/log.ts';
-import { startLocalStack, type LocalStack } from '../functions/local/stack.ts';
-import type { MachineRegistry } from '../functions/runtime/registry.ts';
+import { localCredentials } from '../local/clients.ts';
+import { appliedLine, readyBanner } from '../local/banner.ts';
+import { consoleLogger } from '../local/log.ts';
+import { startLocalStack, type LocalStack } from '../local/stack.ts';
+import type { MachineRegistry } from '../runtime/core/registry.ts';
 import { loadRegistry, unbumpedChanges, watchFiles } from './registry-module.ts';
 
 export interface DevOptions {

@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
-import type { MachineRegistry } from '../functions/runtime/registry.ts';
+import type { MachineRegistry } from '../runtime/core/registry.ts';
 
 /** A registry module as loaded: the registry and the files of the user's own that it was built from. */
 export interface LoadedRegistry {
@@ -31,7 +31,7 @@ export async function loadRegistry(path: string): Promise<LoadedRegistry> {
   if (!isRegistry(registry)) {
     throw new Error(
       `${path} exports no registry. Export one as \`registry\` (or as the default export), made with defineRegistry: ` +
-        "export const registry = defineRegistry({ orders: { machine: orderMachine, version: 1 } });",
+        'export const registry = defineRegistry({ orders: { machine: orderMachine, version: 1 } });',
     );
   }
   return { registry, files: [...files] };
@@ -39,9 +39,7 @@ export async function loadRegistry(path: string): Promise<LoadedRegistry> {
 
 function isRegistry(value: unknown): value is MachineRegistry {
   if (typeof value !== 'object' || value === null) return false;
-  return Object.values(value).every(
-    (entry) => typeof entry === 'object' && entry !== null && 'machine' in entry && 'version' in entry,
-  );
+  return Object.values(value).every((entry) => typeof entry === 'object' && entry !== null && 'machine' in entry && 'version' in entry);
 }
 
 /**

@@ -7,22 +7,11 @@ import {
   TableEncryption,
   type TableProps,
 } from 'aws-cdk-lib/aws-dynamodb';
-import {
-  DeduplicationScope,
-  FifoThroughputLimit,
-  type IQueue,
-  QueueEncryption,
-  type QueueProps,
-} from 'aws-cdk-lib/aws-sqs';
-import {
-  deadLetterQueueDefinition,
-  eventQueueDefinition,
-  type QueueDefinition,
-  tableDefinition,
-} from '../functions/runtime/resources.ts';
+import { DeduplicationScope, FifoThroughputLimit, type IQueue, QueueEncryption, type QueueProps } from 'aws-cdk-lib/aws-sqs';
+import { deadLetterQueueDefinition, eventQueueDefinition, type QueueDefinition, tableDefinition } from '../runtime/core/resources.ts';
 
 /**
- * Translates the shared plain-data definitions (`functions/runtime/resources.ts`) into CDK props.
+ * Translates the shared plain-data definitions (`runtime/core/resources.ts`) into CDK props.
  * Every queue and table attribute comes from there, so the local stack and AWS cannot drift;
  * the lookup tables below make the compiler reject a definition value CDK cannot express.
  */

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { defaults as runtimeDefaults } from '../functions/runtime/config.ts';
-import { defaultWorkerTimeoutSeconds, eventQueueDefinition } from '../functions/runtime/resources.ts';
+import { defaults as runtimeDefaults } from '../runtime/core/config.ts';
+import { defaultWorkerTimeoutSeconds, eventQueueDefinition } from '../runtime/core/resources.ts';
 
 /** Powertools log levels (`POWERTOOLS_LOG_LEVEL`). */
 export const logLevels = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
@@ -74,14 +74,20 @@ export interface SettleServiceProps {
   readonly oldestEventAgeAlarmThreshold?: Duration;
 
   /**
-   * The worker's entry file (exports `handler`). Override it to wire your own machine registry.
-   * @default the repository's `functions/worker.ts`
+   * The worker's entry file, which exports `handler = lambdaHandler(registry)`. Give this or `registry`.
    */
   readonly workerEntry?: string;
 
   /**
-   * The sweeper's entry file (exports `handler`).
-   * @default the repository's `functions/sweeper.ts`
+   * A module that exports your registry (as `registry` or as its default export): the construct writes
+   * the worker's entry file for you. Give this or `workerEntry`.
+   */
+  readonly registry?: string;
+
+  /**
+   * The sweeper's entry file (exports `handler`). The sweeper runs no machine code, so Settle's own serves
+   * every stack.
+   * @default Settle's `functions/sweeper` entry
    */
   readonly sweeperEntry?: string;
 }
@@ -97,11 +103,19 @@ export interface ResolvedSettleServiceProps {
   readonly tracing: boolean;
   readonly removalPolicy: RemovalPolicy;
   readonly oldestEventAgeAlarmThresholdSeconds: number;
-  readonly workerEntry: string;
+  /** Exactly one of the two: the construct writes an entry over `registry`. */
+  readonly worker: { readonly entry: string } | { readonly registry: string };
   readonly sweeperEntry: string;
 }
 
-export const repositoryFile = (path: string): string => fileURLToPath(new URL(`../${path}`, import.meta.url));
+/**
+ * A file of this package, next to this one's folder: the TypeScript source when running from the
+ * repository, the built JavaScript when installed.
+ */
+export function packageFile(path: string): string {
+  const typescript = fileURLToPath(new URL(`../${path}.ts`, import.meta.url));
+  return existsSync(typescript) ? typescript : fileURLToPath(new URL(`../${path}.js`, import.meta.url));
+}
 
 export const defaults = {
   workerTimeout: Duration.seconds(defaultWorkerTimeoutSeconds),
@@ -112,9 +126,8 @@ export const defaults = {
   tracing: false,
   removalPolicy: RemovalPolicy.RETAIN,
   oldestEventAgeAlarmThreshold: Duration.minutes(5),
-  workerEntry: repositoryFile('functions/worker.ts'),
-  sweeperEntry: repositoryFile('functions/sweeper.ts'),
-} as const satisfies Required<Omit<SettleServiceProps, 'eventTimeout'>>; // eventTimeout: derived from workerTimeout
+  sweeperEntry: packageFile('functions/sweeper'),
+} as const satisfies Required<Omit<SettleServiceProps, 'eventTimeout' | 'workerEntry' | 'registry'>>; // eventTimeout: derived from workerTimeout
 
 const supportedRemovalPolicies: readonly RemovalPolicy[] = [
   RemovalPolicy.RETAIN,
@@ -135,7 +148,10 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
   };
 
   const workerTimeoutSeconds = wholeSeconds('workerTimeout', props.workerTimeout ?? defaults.workerTimeout);
-  if (!Number.isNaN(workerTimeoutSeconds) && !(Number.isInteger(workerTimeoutSeconds) && workerTimeoutSeconds >= 3 && workerTimeoutSeconds <= 900)) {
+  if (
+    !Number.isNaN(workerTimeoutSeconds) &&
+    !(Number.isInteger(workerTimeoutSeconds) && workerTimeoutSeconds >= 3 && workerTimeoutSeconds <= 900)
+  ) {
     problems.push(
       `workerTimeout must be whole seconds from 3 to 900 (900 is Lambda's limit, and the worker keeps 2 s back for its write), got ${workerTimeoutSeconds} s`,
     );
@@ -197,9 +213,23 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
     );
   }
 
-  const workerEntry = props.workerEntry ?? defaults.workerEntry;
   const sweeperEntry = props.sweeperEntry ?? defaults.sweeperEntry;
-  for (const [name, entry] of [['workerEntry', workerEntry], ['sweeperEntry', sweeperEntry]] as const) {
+  const entries: [string, string][] = [['sweeperEntry', sweeperEntry]];
+  let worker: ResolvedSettleServiceProps['worker'] | undefined;
+  if (props.workerEntry !== undefined && props.registry !== undefined) {
+    problems.push('give workerEntry or registry, not both');
+  } else if (props.workerEntry !== undefined) {
+    worker = { entry: props.workerEntry };
+    entries.push(['workerEntry', props.workerEntry]);
+  } else if (props.registry !== undefined) {
+    worker = { registry: props.registry };
+    entries.push(['registry', props.registry]);
+  } else {
+    problems.push(
+      'the worker needs your machines: give registry (a module that exports your registry) or workerEntry (a file that exports handler = lambdaHandler(registry))',
+    );
+  }
+  for (const [name, entry] of entries) {
     if (!/\.[cm]?[jt]s$/.test(entry)) problems.push(`${name} must be a .ts or .js file, got '${entry}'`);
     else if (!existsSync(entry)) problems.push(`${name} '${entry}' does not exist`);
   }
@@ -217,7 +247,7 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
     tracing: props.tracing ?? defaults.tracing,
     removalPolicy,
     oldestEventAgeAlarmThresholdSeconds,
-    workerEntry,
+    worker: worker as ResolvedSettleServiceProps['worker'],
     sweeperEntry,
   };
 }

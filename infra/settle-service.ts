@@ -1,4 +1,7 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Duration, Stage, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -10,23 +13,23 @@ import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { environmentVariables } from '../functions/runtime/config.ts';
-import { maxReceiveCount, tableDefinition } from '../functions/runtime/resources.ts';
+import { environmentVariables } from '../runtime/core/config.ts';
+import { maxReceiveCount, tableDefinition } from '../runtime/core/resources.ts';
 import { bundleEnvironment, lambdaArchitecture, lambdaRuntime, workerBundling } from './bundling.ts';
 import { deadLetterQueueProps, dueIndexProps, eventQueueProps, tableProps } from './definitions.ts';
-import { repositoryFile, type ResolvedSettleServiceProps, resolveProps, type SettleServiceProps } from './props.ts';
+import { packageFile, type ResolvedSettleServiceProps, resolveProps, type SettleServiceProps } from './props.ts';
 
-export { type SettleServiceProps } from './props.ts';
+export type { SettleServiceProps } from './props.ts';
 
 /** Events the SQS event source hands the worker per invocation: the FIFO maximum. */
 export const workerBatchSize = 10;
 
-/** The sweeper queries the due index every minute: the timer precision on AWS (DESIGN §5). */
+/** The sweeper queries the due index every minute: the timer precision on AWS (docs/DESIGN.md, "Timers"). */
 export const sweepInterval = Duration.minutes(1);
 
 /**
  * Table actions, each the least its function needs: the worker reads an instance once and writes it
- * once, conditionally (DESIGN §3); the sweeper queries the due index (§5). A store that starts using
+ * once, conditionally (docs/DESIGN.md, "The worker"); the sweeper queries the due index ("Timers"). A store that starts using
  * another call (UpdateItem, say) adds its action here.
  */
 export const workerTableActions = ['dynamodb:GetItem', 'dynamodb:PutItem'] as const;
@@ -80,7 +83,7 @@ export class SettleService extends Construct {
     this.table = new Table(this, 'Table', tableProps(settings.removalPolicy));
     this.table.addGlobalSecondaryIndex(dueIndexProps());
 
-    // Each function gets the settings it reads (functions/runtime/config.ts), and no other queue's URL.
+    // Each function gets the settings it reads (runtime/core/config.ts), and no other queue's URL.
     const common: Record<string, string> = {
       [environmentVariables.tableName]: this.table.tableName,
       [environmentVariables.wakeShards]: String(tableDefinition.wakeShards),
@@ -101,7 +104,7 @@ export class SettleService extends Construct {
     this.workerRole = this.executionRole('Worker', this.workerLogGroup, settings);
     this.worker = this.nodejsFunction('Worker', settings, {
       description: 'Settle worker: applies queued events to machine instances until they settle',
-      entry: settings.workerEntry,
+      entry: 'entry' in settings.worker ? settings.worker.entry : this.writeWorkerEntry(settings.worker.registry),
       timeout: Duration.seconds(settings.workerTimeoutSeconds),
       memorySize: settings.workerMemorySize,
       logGroup: this.workerLogGroup,
@@ -167,6 +170,29 @@ export class SettleService extends Construct {
     return role;
   }
 
+  /**
+   * Writes the worker's entry over a registry module, in the app's output folder: `handler =
+   * lambdaHandler(registry)`, with the registry taken from the module's `registry` or default export.
+   */
+  private writeWorkerEntry(registryModule: string): string {
+    const registryPath = resolve(registryModule);
+    const runtimePath = packageFile('runtime/index');
+    const source = [
+      `// Written by SettleService: the Settle worker over the registry in ${registryPath}.`,
+      `import * as machines from ${JSON.stringify(registryPath)};`,
+      `import { lambdaHandler } from ${JSON.stringify(runtimePath)};`,
+      'const registry = machines.registry ?? machines.default;',
+      `if (!registry) throw new Error(${JSON.stringify(`${registryPath} exports no registry: export it as \`registry\` or as the default export.`)});`,
+      'export const handler = lambdaHandler(registry);',
+      '',
+    ].join('\n');
+    const folder = join(Stage.of(this)?.outdir ?? '.', '.settle');
+    const entry = join(folder, `worker-${createHash('sha256').update(source).digest('hex').slice(0, 16)}.mjs`);
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(entry, source);
+    return entry;
+  }
+
   private nodejsFunction(
     id: string,
     settings: ResolvedSettleServiceProps,
@@ -185,7 +211,6 @@ export class SettleService extends Construct {
       runtime: lambdaRuntime,
       architecture: lambdaArchitecture,
       handler: 'handler',
-      depsLockFilePath: repositoryFile('package-lock.json'),
       bundling: workerBundling,
       tracing: settings.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
     });

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { SettleService, type SettleServiceProps } from './settle-service.ts';
@@ -5,15 +6,18 @@ import { SettleService, type SettleServiceProps } from './settle-service.ts';
 export interface SettleStackProps extends StackProps {
   /**
    * Passed to the {@link SettleService}.
-   * @default the construct's defaults
+   * @default the construct's defaults, with this repository's example worker
    */
   readonly service?: SettleServiceProps;
 }
 
+/** The worker entry over this repository's example machines. */
+export const exampleWorkerEntry = fileURLToPath(new URL('../functions/worker.ts', import.meta.url));
+
 /** Example instance key the CLI outputs use; any `<machine>/<instanceId>` works. */
 export const exampleInstanceKey = 'counter/c1';
 
-/** Settle as one stack, with outputs that make the AWS CLI examples copy-and-paste. */
+/** This repository's example app: Settle as one stack over machines/, with outputs that make the AWS CLI examples copy-and-paste. */
 export class SettleStack extends Stack {
   public readonly service: SettleService;
 
@@ -22,7 +26,8 @@ export class SettleStack extends Stack {
       description: 'Settle: durable XState machines on SQS FIFO, DynamoDB and Lambda',
       ...props,
     });
-    this.service = new SettleService(this, 'Settle', props.service);
+    const worker = props.service?.registry === undefined ? { workerEntry: exampleWorkerEntry } : {};
+    this.service = new SettleService(this, 'Settle', { ...worker, ...props.service });
     const { queue, deadLetterQueue, table } = this.service;
 
     new CfnOutput(this, 'QueueUrl', { description: 'The events queue (FIFO)', value: queue.queueUrl });

@@ -1,5 +1,5 @@
 import { assign, fromPromise, setup } from 'xstate';
-import type { InstanceInput } from '../functions/runtime/registry.ts';
+import type { InstanceInput } from '../runtime/index.ts';
 
 export type Role = 'legal' | 'finance';
 
@@ -44,12 +44,10 @@ export const approvalMachine = setup({
   },
   actions: {
     recordApproval: assign({
-      approvals: ({ context, event }) =>
-        event.type === 'APPROVE' ? { ...context.approvals, [event.role]: event.by } : context.approvals,
+      approvals: ({ context, event }) => (event.type === 'APPROVE' ? { ...context.approvals, [event.role]: event.by } : context.approvals),
     }),
     recordRejection: assign({
-      rejection: ({ event }) =>
-        event.type === 'REJECT' ? { role: event.role, by: event.by, reason: event.reason } : undefined,
+      rejection: ({ event }) => (event.type === 'REJECT' ? { role: event.role, by: event.by, reason: event.reason } : undefined),
     }),
   },
 }).createMachine({

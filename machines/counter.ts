@@ -1,5 +1,5 @@
 import { assign, fromPromise, setup } from 'xstate';
-import type { InstanceInput } from '../functions/runtime/registry.ts';
+import type { InstanceInput } from '../runtime/index.ts';
 
 /**
  * The classic: `COUNT` from the settled `even` state runs two invoked promise steps

@@ -1,4 +1,4 @@
-import { defineRegistry } from '../functions/runtime/registry.ts';
+import { defineRegistry } from '../runtime/index.ts';
 import { approvalMachine } from './approval.ts';
 import { counterMachine } from './counter.ts';
 import { paymentMachine } from './payment.ts';
@@ -24,8 +24,7 @@ export const registry = defineRegistry({
   signup: {
     machine: signupMachine,
     version: 1,
-    validateEvent: (event) =>
-      event.type === 'REGISTER' && typeof event.email !== 'string' ? '"email" must be a string' : undefined,
+    validateEvent: (event) => (event.type === 'REGISTER' && typeof event.email !== 'string' ? '"email" must be a string' : undefined),
   },
   payment: {
     machine: paymentMachine,
@@ -35,8 +34,7 @@ export const registry = defineRegistry({
         ? undefined
         : !(typeof event.amount === 'number' && event.amount > 0)
           ? '"amount" must be a positive number'
-          : event.windowSeconds !== undefined &&
-              !(Number.isInteger(event.windowSeconds) && (event.windowSeconds as number) >= 1)
+          : event.windowSeconds !== undefined && !(Number.isInteger(event.windowSeconds) && (event.windowSeconds as number) >= 1)
             ? '"windowSeconds" must be a whole number of seconds ≥ 1'
             : undefined,
   },

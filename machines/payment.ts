@@ -1,9 +1,7 @@
 import { assign, setup } from 'xstate';
-import type { InstanceInput } from '../functions/runtime/registry.ts';
+import type { InstanceInput } from '../runtime/index.ts';
 
-type PaymentEvent =
-  | { type: 'CHECKOUT'; amount: number; windowSeconds?: number }
-  | { type: 'PAID'; reference: string };
+type PaymentEvent = { type: 'CHECKOUT'; amount: number; windowSeconds?: number } | { type: 'PAID'; reference: string };
 
 const defaultWindowMs = 15 * 60 * 1000;
 

@@ -1,6 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate';
-import { idempotencyKeyOf } from '../functions/runtime/event.ts';
-import type { InstanceInput } from '../functions/runtime/registry.ts';
+import { idempotencyKeyOf } from '../runtime/index.ts';
+import type { InstanceInput } from '../runtime/index.ts';
 
 export interface VerificationEmail {
   readonly email: string;
@@ -8,10 +8,7 @@ export interface VerificationEmail {
   readonly idempotencyKey: string;
 }
 
-type SignupEvent =
-  | { type: 'REGISTER'; email: string }
-  | { type: 'VERIFY' }
-  | { type: 'RETRY' };
+type SignupEvent = { type: 'REGISTER'; email: string } | { type: 'VERIFY' } | { type: 'RETRY' };
 
 /**
  * A sign-up waiting on an e-mail click: `REGISTER` sends a verification e-mail through the named

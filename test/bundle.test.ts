@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, type Stack } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalClients, localCredentials, type LocalClients } from '../functions/local/clients.ts';
-import { localRegion, startEmulators, type Emulators } from '../functions/local/emulators.ts';
-import { provision, type ProvisionedResources } from '../functions/local/provision.ts';
+import { createLocalClients, localCredentials, type LocalClients } from '../local/clients.ts';
+import { localRegion, startEmulators, type Emulators } from '../local/emulators.ts';
+import { provision, type ProvisionedResources } from '../local/provision.ts';
 import { bundleFileName } from '../infra/bundling.ts';
 import { SettleStack } from '../infra/settle-stack.ts';
 import { fifoRecord, sequence } from './support/records.ts';
@@ -27,7 +27,10 @@ let resources: ProvisionedResources;
 /** The asset folder of the stack's worker function. */
 function workerAsset(stack: Stack, assembly: string): string {
   const template = (stack.node.root as App).synth().getStackByName(stack.stackName).template as {
-    Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string }; Environment?: { Variables?: Record<string, unknown> } } }>;
+    Resources: Record<
+      string,
+      { Type: string; Properties: { Code?: { S3Key?: string }; Environment?: { Variables?: Record<string, unknown> } } }
+    >;
   };
   const workers = Object.entries(template.Resources).filter(
     ([id, resource]) => resource.Type === 'AWS::Lambda::Function' && /Worker/.test(id) && resource.Properties.Code?.S3Key,
@@ -98,7 +101,12 @@ describe('worker bundle', () => {
       },
     });
 
-    const response = JSON.parse(stdout.split('\n').find((line) => line.startsWith('RESPONSE '))?.slice(9) ?? 'null');
+    const response = JSON.parse(
+      stdout
+        .split('\n')
+        .find((line) => line.startsWith('RESPONSE '))
+        ?.slice(9) ?? 'null',
+    );
     expect(response).toEqual({ batchItemFailures: [] });
     const { Item } = await clients.document.send(
       new GetCommand({ TableName: resources.tableName, Key: { pk: 'counter/bundled' }, ConsistentRead: true }),

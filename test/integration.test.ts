@@ -2,11 +2,11 @@ import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromPromise, setup } from 'xstate';
-import { silentLogger } from '../functions/local/log.ts';
-import { startLocalStack, type LocalStack } from '../functions/local/stack.ts';
-import { defineRegistry } from '../functions/runtime/registry.ts';
-import type { InstanceRecord } from '../functions/runtime/store.ts';
-import { createWorkerHandler, type AppliedEvent } from '../functions/worker.ts';
+import { silentLogger } from '../local/log.ts';
+import { startLocalStack, type LocalStack } from '../local/stack.ts';
+import { defineRegistry } from '../runtime/core/registry.ts';
+import type { InstanceRecord } from '../runtime/core/store.ts';
+import { createWorkerHandler, type AppliedEvent } from '../runtime/aws/worker.ts';
 import { registry } from '../machines/index.ts';
 
 /** Fails to settle on its first attempt at each `FLAKY` event, then succeeds: a retryable failure. */
@@ -137,13 +137,19 @@ describe('local stack, through real SQS messages and DynamoDB', () => {
   it('settles the parallel approval only when both sign-offs are in, then reaches done', async () => {
     await send('approval/it-doc', { type: 'SUBMIT', by: 'eve' });
     await send('approval/it-doc', { type: 'APPROVE', role: 'legal', by: 'ana' });
-    const waiting = await until(() => item('approval/it-doc'), (it) => it?.history.length === 2);
+    const waiting = await until(
+      () => item('approval/it-doc'),
+      (it) => it?.history.length === 2,
+    );
     expect(waiting?.value).toEqual({ review: { legal: 'signed', finance: 'pending' } });
     expect(waiting?.outcome).toBe('resolve');
 
     await send('approval/it-doc', { type: 'APPROVE', role: 'finance', by: 'bo' });
 
-    const done = await until(() => item('approval/it-doc'), (it) => it?.status === 'done');
+    const done = await until(
+      () => item('approval/it-doc'),
+      (it) => it?.status === 'done',
+    );
     expect(done?.value).toBe('approved');
     expect(done?.timers).toEqual([]);
   });
@@ -151,7 +157,10 @@ describe('local stack, through real SQS messages and DynamoDB', () => {
   it('fires a durable timer through the sweeper and the queue', async () => {
     await send('payment/it-pay', { type: 'CHECKOUT', amount: 5, windowSeconds: 1 });
 
-    const expired = await until(() => item('payment/it-pay'), (it) => it?.value === 'expired');
+    const expired = await until(
+      () => item('payment/it-pay'),
+      (it) => it?.value === 'expired',
+    );
 
     expect(expired?.outcome).toBe('reject');
     expect(expired?.history.map((h) => h.type)).toEqual(['CHECKOUT', 'xstate.after.paymentWindow.payment.awaitingPayment']);
@@ -161,7 +170,10 @@ describe('local stack, through real SQS messages and DynamoDB', () => {
     await send('flaky/it-f', { type: 'FLAKY' });
     await send('flaky/it-f', { type: 'STEADY' });
 
-    const done = await until(() => item('flaky/it-f'), (it) => it?.history.length === 2);
+    const done = await until(
+      () => item('flaky/it-f'),
+      (it) => it?.history.length === 2,
+    );
 
     expect(done?.history.map((h) => [h.type, h.outcome])).toEqual([
       ['FLAKY', 'resolve'],

@@ -3,10 +3,10 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalClients, type LocalClients } from '../functions/local/clients.ts';
-import { startEmulators, type Emulators } from '../functions/local/emulators.ts';
-import { provision, type ProvisionedResources } from '../functions/local/provision.ts';
-import { defaultWorkerTimeoutSeconds } from '../functions/runtime/resources.ts';
+import { createLocalClients, type LocalClients } from '../local/clients.ts';
+import { startEmulators, type Emulators } from '../local/emulators.ts';
+import { provision, type ProvisionedResources } from '../local/provision.ts';
+import { defaultWorkerTimeoutSeconds } from '../runtime/core/resources.ts';
 import { SettleStack } from '../infra/settle-stack.ts';
 
 /**
@@ -90,8 +90,8 @@ describe('local stack parity with the synthesized template', () => {
     );
     expect(Table?.BillingModeSummary?.BillingMode ?? 'PAY_PER_REQUEST').toBe(properties.BillingMode);
     const deployedIndexes = properties.GlobalSecondaryIndexes as { IndexName: string; KeySchema: object; Projection: object }[];
-    expect(
-      Table?.GlobalSecondaryIndexes?.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection })),
-    ).toEqual(deployedIndexes.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection })));
+    expect(Table?.GlobalSecondaryIndexes?.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection }))).toEqual(
+      deployedIndexes.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection })),
+    );
   });
 });

@@ -20,9 +20,7 @@ function block(name: string): string {
 
 function run(...names: string[]): { status: number | null; stdout: string; stderr: string } {
   // Only what a new user's shell has: no credentials or endpoints from this process leak in.
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('SETTLE_')),
-  );
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('SETTLE_')));
   const script = ['set -euo pipefail', ...names.map(block)].join('\n');
   const result = spawnSync('bash', ['-c', script], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
@@ -137,7 +135,10 @@ describe('README', () => {
 
     await waitForOutput(/payment\/p1 {2}CHECKOUT {2}cart → awaitingPayment {2}resolve/, 15_000);
     await waitForOutput(/sweeper: woke \d+ instances? with timers due/, 15_000);
-    await waitForOutput(/payment\/p1 {2}xstate\.after\.paymentWindow\.payment\.awaitingPayment {2}awaitingPayment → expired {2}reject/, 15_000);
+    await waitForOutput(
+      /payment\/p1 {2}xstate\.after\.paymentWindow\.payment\.awaitingPayment {2}awaitingPayment → expired {2}reject/,
+      15_000,
+    );
   }, 60_000);
 
   it('puts a reserved event type in the DLQ with its reason', async () => {

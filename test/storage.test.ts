@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localCredentials } from '../functions/local/clients.ts';
-import { startDynamoDbLocal } from '../functions/local/dynamodb-local.ts';
-import { localRegion, startDynalite, type RunningEmulator } from '../functions/local/emulators.ts';
-import { tableInput } from '../functions/local/provision.ts';
-import { MemoryDeadLetterQueue } from '../functions/runtime/dead-letters.ts';
-import { DynamoStore, createDocumentClient } from '../functions/runtime/dynamo-store.ts';
-import { compressAboveBytes } from '../functions/runtime/item.ts';
-import { PermanentError, VersionConflictError } from '../functions/runtime/errors.ts';
-import { MemoryStore } from '../functions/runtime/memory-store.ts';
-import { processBatch } from '../functions/runtime/process-batch.ts';
-import type { InstanceRecord, InstanceStore } from '../functions/runtime/store.ts';
+import { localCredentials } from '../local/clients.ts';
+import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
+import { localRegion, startDynalite, type RunningEmulator } from '../local/emulators.ts';
+import { tableInput } from '../local/provision.ts';
+import { MemoryDeadLetterQueue } from '../runtime/memory/memory-queues.ts';
+import { DynamoStore, createDocumentClient } from '../runtime/aws/dynamo-store.ts';
+import { compressAboveBytes } from '../runtime/core/item.ts';
+import { PermanentError, VersionConflictError } from '../runtime/core/errors.ts';
+import { MemoryStore } from '../runtime/memory/memory-store.ts';
+import { processBatch } from '../runtime/core/process-batch.ts';
+import type { InstanceRecord, InstanceStore } from '../runtime/core/store.ts';
 import { registry } from '../machines/index.ts';
 import { racingStore } from './support/racing-store.ts';
 import { fifoRecord, sequence } from './support/records.ts';
@@ -36,7 +36,13 @@ function record(pk: string, overrides: Partial<InstanceRecord> = {}): InstanceRe
     pk,
     machine: pk.split('/')[0] ?? 'counter',
     machineVersion: 1,
-    snapshot: { status: 'active', value: { review: { legal: 'pending', finance: 'signed' } }, context: { count: 3, note: 'ü ✓' }, children: {}, historyValue: {} },
+    snapshot: {
+      status: 'active',
+      value: { review: { legal: 'pending', finance: 'signed' } },
+      context: { count: 3, note: 'ü ✓' },
+      children: {},
+      historyValue: {},
+    },
     status: 'active',
     value: { review: { legal: 'pending', finance: 'signed' } },
     states: ['review.legal.pending', 'review.finance.signed'],
@@ -56,7 +62,13 @@ function record(pk: string, overrides: Partial<InstanceRecord> = {}): InstanceRe
 }
 
 function withTimer(pk: string, wakeAt: number, shard: string): InstanceRecord {
-  const timer = { token: `t-${pk}`, id: 'xstate.after.paymentWindow.payment.awaitingPayment', event: { type: 'xstate.after.paymentWindow.payment.awaitingPayment' }, delay: 900_000, fireAt: wakeAt };
+  const timer = {
+    token: `t-${pk}`,
+    id: 'xstate.after.paymentWindow.payment.awaitingPayment',
+    event: { type: 'xstate.after.paymentWindow.payment.awaitingPayment' },
+    delay: 900_000,
+    fireAt: wakeAt,
+  };
   return record(pk, { timers: [timer], wakeAt, wakeShard: shard });
 }
 

@@ -1,6 +1,6 @@
 import { setup } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { defineRegistry } from '../functions/runtime/registry.ts';
+import { defineRegistry } from '../runtime/core/registry.ts';
 import { registry } from '../machines/index.ts';
 import { createTestWorld, NotSettledError } from '../testing/index.ts';
 
@@ -59,6 +59,8 @@ describe('settle/testing', () => {
     const sent = world.send('door/d1', { type: 'OPEN' });
 
     await expect(sent).rejects.toThrow(NotSettledError);
-    await expect(sent).rejects.toThrow(/door\/d1 did not settle within \d+ ms after event 'OPEN' \(it rests in "open"\)\. Tag every state where the machine waits/);
+    await expect(sent).rejects.toThrow(
+      /door\/d1 did not settle within \d+ ms after event 'OPEN' \(it rests in "open"\)\. Tag every state where the machine waits/,
+    );
   });
 });

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { fromPromise } from 'xstate';
-import { RetryableError } from '../functions/runtime/errors.ts';
-import { MemoryStore } from '../functions/runtime/memory-store.ts';
-import { processBatch, type WorkerCore } from '../functions/runtime/process-batch.ts';
-import { defineRegistry, type MachineRegistry } from '../functions/runtime/registry.ts';
-import type { InstanceStore } from '../functions/runtime/store.ts';
+import { RetryableError } from '../runtime/core/errors.ts';
+import { MemoryStore } from '../runtime/memory/memory-store.ts';
+import { processBatch, type WorkerCore } from '../runtime/core/process-batch.ts';
+import { defineRegistry, type MachineRegistry } from '../runtime/core/registry.ts';
+import type { InstanceStore } from '../runtime/core/store.ts';
 import { approvalMachine } from '../machines/approval.ts';
 import { registry } from '../machines/index.ts';
 import { faultyMachine, never } from './support/faulty.ts';
@@ -86,9 +86,16 @@ describe('worker', () => {
       { type: 'APPROVE', role: 'legal', by: 'ana' },
       { type: 'APPROVE', role: 'finance', by: 'bo' },
     ];
-    await processBatch(events.map((e, i) => fifoRecord('approval/doc-2', sequence(i + 1), e)), core, budget());
     await processBatch(
-      [fifoRecord('approval/doc-3', sequence(1), events[0]), fifoRecord('approval/doc-3', sequence(2), { type: 'REJECT', role: 'finance', by: 'bo' })],
+      events.map((e, i) => fifoRecord('approval/doc-2', sequence(i + 1), e)),
+      core,
+      budget(),
+    );
+    await processBatch(
+      [
+        fifoRecord('approval/doc-3', sequence(1), events[0]),
+        fifoRecord('approval/doc-3', sequence(2), { type: 'REJECT', role: 'finance', by: 'bo' }),
+      ],
       core,
       budget(),
     );
@@ -127,7 +134,11 @@ describe('worker', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(deadLetters.letters).toHaveLength(1);
-    expect(deadLetters.letters[0]).toMatchObject({ groupId: 'counter/a', sequenceNumber: sequence(2).toString(), body: '{"type": "COUNT"' });
+    expect(deadLetters.letters[0]).toMatchObject({
+      groupId: 'counter/a',
+      sequenceNumber: sequence(2).toString(),
+      body: '{"type": "COUNT"',
+    });
     expect(deadLetters.letters[0]?.error.code).toBe('invalid-json');
     expect(deadLetters.letters[0]?.error.message).toMatch(/counter\/a.*not JSON/);
     const a = await stored(store, 'counter/a');
@@ -221,7 +232,9 @@ describe('worker', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(deadLetters.letters[0]?.error.code).toBe('retries-exhausted');
-    expect(deadLetters.letters[0]?.error.message).toMatch(/did not settle within .* after event 'HANG'.*Gave up after 5 receives \(settle-timeout\)/s);
+    expect(deadLetters.letters[0]?.error.message).toMatch(
+      /did not settle within .* after event 'HANG'.*Gave up after 5 receives \(settle-timeout\)/s,
+    );
     expect((await stored(store, 'faulty/h')).snapshot.context).toEqual({ n: 1 });
   });
 
@@ -251,7 +264,10 @@ describe('worker', () => {
     const { core, store, deadLetters } = makeCore({
       registry: defineRegistry({
         ...faultyRegistry,
-        faulty: { ...faultyRegistry.faulty, validateEvent: (event) => ((event.payload as { size: number }).size > 3 ? 'too big' : undefined) },
+        faulty: {
+          ...faultyRegistry.faulty,
+          validateEvent: (event) => ((event.payload as { size: number }).size > 3 ? 'too big' : undefined),
+        },
       }),
     });
 
@@ -294,7 +310,9 @@ describe('worker', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(v2.deadLetters.letters.map((l) => l.error.code)).toEqual(['unknown-machine-version']);
-    expect(v2.deadLetters.letters[0]?.error.message).toMatch(/migrate\(\) of machine 'faulty' threw Error: the v1 layout is not supported on instance faulty\/m1/);
+    expect(v2.deadLetters.letters[0]?.error.message).toMatch(
+      /migrate\(\) of machine 'faulty' threw Error: the v1 layout is not supported on instance faulty\/m1/,
+    );
     expect((await stored(v1.store, 'faulty/m1')).machineVersion).toBe(1);
   });
 
@@ -351,10 +369,7 @@ describe('worker', () => {
     const first = fifoRecord('counter/race', sequence(1), { type: 'COUNT' });
     const second = fifoRecord('counter/race', sequence(2), { type: 'COUNT' });
 
-    const [r1, r2] = await Promise.all([
-      processBatch([first], one.core, budget()),
-      processBatch([first, second], two.core, budget()),
-    ]);
+    const [r1, r2] = await Promise.all([processBatch([first], one.core, budget()), processBatch([first, second], two.core, budget())]);
 
     expect(r1.batchItemFailures).toEqual([]);
     expect(r2.batchItemFailures).toEqual([]);

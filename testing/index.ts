@@ -12,15 +12,22 @@
  */
 import type { SQSRecord } from 'aws-lambda';
 import type { StateValue } from 'xstate';
-import { MemoryDeadLetterQueue, type DeadLetter } from '../functions/runtime/dead-letters.ts';
-import { describeError } from '../functions/runtime/errors.ts';
-import { MemoryStore } from '../functions/runtime/memory-store.ts';
-import { processBatch, type AppliedEvent, type WorkerCore } from '../functions/runtime/process-batch.ts';
-import type { MachineRegistry } from '../functions/runtime/registry.ts';
-import type { InstanceRecord } from '../functions/runtime/store.ts';
-import { MemoryWakeQueue, sweep, wakeEvent } from '../functions/runtime/sweep.ts';
+import type { DeadLetter } from '../runtime/core/dead-letters.ts';
+import { MemoryDeadLetterQueue } from '../runtime/memory/memory-queues.ts';
+import { describeError } from '../runtime/core/errors.ts';
+import { MemoryStore } from '../runtime/memory/memory-store.ts';
+import { processBatch, type AppliedEvent, type WorkerCore } from '../runtime/core/process-batch.ts';
+import type { MachineRegistry } from '../runtime/core/registry.ts';
+import type { InstanceRecord } from '../runtime/core/store.ts';
+import { sweep, wakeEvent } from '../runtime/core/sweep.ts';
+import { MemoryWakeQueue } from '../runtime/memory/memory-queues.ts';
 
 export { MemoryDeadLetterQueue, MemoryStore, MemoryWakeQueue, processBatch };
+
+/** Sequence numbers as SQS makes them: 20+ digit decimals beyond Number.MAX_SAFE_INTEGER. */
+export function sqsSequenceNumber(n: number): bigint {
+  return 18_000_000_000_000_000_000n + BigInt(n);
+}
 export type { AppliedEvent, DeadLetter, InstanceRecord, WorkerCore };
 
 /** How an event ended, as a test sees it. */
@@ -44,7 +51,9 @@ export interface TestWorldOptions {
   readonly historyLimit?: number;
 }
 
-export type Duration = number | { readonly days?: number; readonly hours?: number; readonly minutes?: number; readonly seconds?: number; readonly ms?: number };
+export type Duration =
+  | number
+  | { readonly days?: number; readonly hours?: number; readonly minutes?: number; readonly seconds?: number; readonly ms?: number };
 
 /** A machine that does not settle: what the worker would retry, and then dead-letter, in production. */
 export class NotSettledError extends Error {
@@ -88,8 +97,9 @@ export function createTestWorld(registry: MachineRegistry, options: TestWorldOpt
     historyLimit: options.historyLimit,
     eventTimeoutMs: options.eventTimeoutMs ?? 2000,
     logger: {
-      warn: (_, attributes) => {
-        lastProblem = describeError(attributes?.error).message;
+      info: () => undefined,
+      warn: (_, details) => {
+        lastProblem = describeError((details as { error?: unknown } | undefined)?.error).message;
       },
       error: () => undefined,
     },
@@ -138,7 +148,8 @@ export function createTestWorld(registry: MachineRegistry, options: TestWorldOpt
     },
     instance: async (instanceKey) => {
       const item = await store.read(instanceKey);
-      if (!item) throw new Error(`Instance ${instanceKey} was never saved: no event reached it, or its first one failed before it settled.`);
+      if (!item)
+        throw new Error(`Instance ${instanceKey} was never saved: no event reached it, or its first one failed before it settled.`);
       return item;
     },
   };

@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { bundleEnvironment, bundleFileName, esbuildOptions } from '../../infra/bundling.ts';
-import { localCredentials } from '../../functions/local/clients.ts';
+import { localCredentials } from '../../local/clients.ts';
 import { median } from '../harness.ts';
 import { startIdleStack } from '../local.ts';
 import type { BenchSizes } from '../options.ts';
@@ -152,12 +152,25 @@ export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<
       processMs.push(wallMs);
       bareMs.push((await runNode(['-e', '0'], { PATH: process.env.PATH })).wallMs);
       const freshBatches = (suffix: string) =>
-        JSON.stringify(toRecords(plan(instances.slice(0, 10).map((i) => instance(i.machine, `${i.instanceId}-${suffix}`, i.stream)), 2, shapeOf(10, 1))));
+        JSON.stringify(
+          toRecords(
+            plan(
+              instances.slice(0, 10).map((i) => instance(i.machine, `${i.instanceId}-${suffix}`, i.stream)),
+              2,
+              shapeOf(10, 1),
+            ),
+          ),
+        );
       const withoutMaps = { ...env, NODE_OPTIONS: '', BENCH_BATCHES: freshBatches('nomaps') };
-      noMapsImportMs.push(parseChild<ChildResult>((await runNode(['--input-type=module', '-e', childScript], withoutMaps)).stdout).importMs);
+      noMapsImportMs.push(
+        parseChild<ChildResult>((await runNode(['--input-type=module', '-e', childScript], withoutMaps)).stdout).importMs,
+      );
       const sdkBundled = { ...env, BENCH_BUNDLE: pathToFileURL(withSdkPath).href, BENCH_BATCHES: freshBatches('sdk') };
       withSdk.push(parseChild<ChildResult>((await runNode(['--input-type=module', '-e', childScript], sdkBundled)).stdout));
-      sdkMs.push(parseChild<{ importMs: number }>((await runNode(['--input-type=module', '-e', sdkScript], { PATH: process.env.PATH })).stdout).importMs);
+      sdkMs.push(
+        parseChild<{ importMs: number }>((await runNode(['--input-type=module', '-e', sdkScript], { PATH: process.env.PATH })).stdout)
+          .importMs,
+      );
     }
   } finally {
     await stack.stop();
@@ -189,37 +202,85 @@ export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<
 function coldStartSectionOf(f: ColdStartFindings, durationMs: number): Section {
   const kb = 1024;
   const figures: Figure[] = [
-    compared('bundle size (index.mjs, @aws-sdk/* external)', f.rawBytes / kb, 'KB', { name: 'goal', value: 150 }, { goal: { text: '≤ 150 KB', met: f.rawBytes <= 150 * kb } }),
-    compared('bundle size gzipped', f.gzipBytes / kb, 'KB', { name: 'raw', value: f.rawBytes / kb }, { note: `source map ${formatNumber(f.sourceMapBytes / kb)} KB, shipped beside it` }),
-    compared('import of the bundle (fresh process)', f.importMs, 'ms', { name: 'importing the 3 AWS SDK packages alone', value: f.sdkImportMs }, {
-      note: `without --enable-source-maps ${formatNumber(f.importMsWithoutSourceMaps)} ms`,
-    }),
-    compared('first batch (10 new instances, 4 machines)', f.firstBatchMs, 'ms', { name: 'second batch, warm', value: f.secondBatchMs }, {
-      note: 'includes the SDK clients\' first connections to the emulators',
-    }),
-    compared('import + first batch', f.importMs + f.firstBatchMs, 'ms', { name: 'goal', value: 100 }, { goal: { text: '≤ 100 ms', met: f.importMs + f.firstBatchMs <= 100 } }),
-    compared('process spawn → result (Node boot + import + 2 batches)', f.processMs, 'ms', { name: 'bare `node -e 0`', value: f.bareNodeMs }, {
-      note: `Node boot before the script ${formatNumber(f.bootMs)} ms`,
-    }),
+    compared(
+      'bundle size (index.mjs, @aws-sdk/* external)',
+      f.rawBytes / kb,
+      'KB',
+      { name: 'goal', value: 150 },
+      { goal: { text: '≤ 150 KB', met: f.rawBytes <= 150 * kb } },
+    ),
+    compared(
+      'bundle size gzipped',
+      f.gzipBytes / kb,
+      'KB',
+      { name: 'raw', value: f.rawBytes / kb },
+      { note: `source map ${formatNumber(f.sourceMapBytes / kb)} KB, shipped beside it` },
+    ),
+    compared(
+      'import of the bundle (fresh process)',
+      f.importMs,
+      'ms',
+      { name: 'importing the 3 AWS SDK packages alone', value: f.sdkImportMs },
+      {
+        note: `without --enable-source-maps ${formatNumber(f.importMsWithoutSourceMaps)} ms`,
+      },
+    ),
+    compared(
+      'first batch (10 new instances, 4 machines)',
+      f.firstBatchMs,
+      'ms',
+      { name: 'second batch, warm', value: f.secondBatchMs },
+      {
+        note: "includes the SDK clients' first connections to the emulators",
+      },
+    ),
+    compared(
+      'import + first batch',
+      f.importMs + f.firstBatchMs,
+      'ms',
+      { name: 'goal', value: 100 },
+      { goal: { text: '≤ 100 ms', met: f.importMs + f.firstBatchMs <= 100 } },
+    ),
+    compared(
+      'process spawn → result (Node boot + import + 2 batches)',
+      f.processMs,
+      'ms',
+      { name: 'bare `node -e 0`', value: f.bareNodeMs },
+      {
+        note: `Node boot before the script ${formatNumber(f.bootMs)} ms`,
+      },
+    ),
   ];
   figures.push(
-    compared('variant, AWS SDK bundled in: bundle size', f.withSdk.rawBytes / kb, 'KB', { name: 'construct bundle', value: f.rawBytes / kb }, {
-      note: 'not what the construct ships: for the trade-off only',
-    }),
-    compared('variant, AWS SDK bundled in: import + first batch', f.withSdk.importMs + f.withSdk.firstBatchMs, 'ms', { name: 'construct bundle', value: f.importMs + f.firstBatchMs }, {
-      goal: { text: '≤ 100 ms', met: f.withSdk.importMs + f.withSdk.firstBatchMs <= 100 },
-      note: `import ${formatNumber(f.withSdk.importMs)} ms, first batch ${formatNumber(f.withSdk.firstBatchMs)} ms`,
-    }),
+    compared(
+      'variant, AWS SDK bundled in: bundle size',
+      f.withSdk.rawBytes / kb,
+      'KB',
+      { name: 'construct bundle', value: f.rawBytes / kb },
+      {
+        note: 'not what the construct ships: for the trade-off only',
+      },
+    ),
+    compared(
+      'variant, AWS SDK bundled in: import + first batch',
+      f.withSdk.importMs + f.withSdk.firstBatchMs,
+      'ms',
+      { name: 'construct bundle', value: f.importMs + f.firstBatchMs },
+      {
+        goal: { text: '≤ 100 ms', met: f.withSdk.importMs + f.withSdk.firstBatchMs <= 100 },
+        note: `import ${formatNumber(f.withSdk.importMs)} ms, first batch ${formatNumber(f.withSdk.firstBatchMs)} ms`,
+      },
+    ),
   );
   return {
     id: 'cold-start',
     title: '4. Cold start (bundled as the CDK construct bundles it)',
     figures,
     notes: [
-      'Built with esbuildOptions() from infra/bundling.ts, the construct\'s own bundling settings (ESM, node22 target, minified, source map, @aws-sdk/* external); the bundle resolves @aws-sdk/* from node_modules as on the Lambda runtime.',
+      "Built with esbuildOptions() from infra/bundling.ts, the construct's own bundling settings (ESM, node22 target, minified, source map, @aws-sdk/* external); the bundle resolves @aws-sdk/* from node_modules as on the Lambda runtime.",
       `Bundle by package: ${f.byPackage.map(([name, bytes]) => `${name} ${formatNumber(bytes / kb)} KB`).join(', ')}.`,
       `Median of ${f.runs} fresh processes (node ${process.version}, NODE_OPTIONS=${bundleEnvironment.NODE_OPTIONS} as the construct sets); each imports the bundle and calls its Lambda handler twice: 10 new instances (counter, approval, signup, payment), then their second events. Storage and DLQ are the local stack's emulators (SETTLE_* and AWS_ENDPOINT_URL_* from the stack).`,
-      'Lambda\'s own init (runtime boot, downloading the code) is not included; on AWS the DynamoDB round trips of the first batch also pay TLS set-up.',
+      "Lambda's own init (runtime boot, downloading the code) is not included; on AWS the DynamoDB round trips of the first batch also pay TLS set-up.",
     ],
     durationMs,
   };

@@ -42,9 +42,14 @@ export interface CostLine {
   readonly transitionsPerEvent: number;
 }
 
-export async function costSection(storage: StorageFindings, e2e: E2eFindings, microstepEvents: number): Promise<{ section: Section; lines: CostLine[] }> {
+export async function costSection(
+  storage: StorageFindings,
+  e2e: E2eFindings,
+  microstepEvents: number,
+): Promise<{ section: Section; lines: CostLine[] }> {
   const started = performance.now();
-  const shape = (groups: number, records: number) => storage.shapes.find((s) => s.shape.groups === groups && s.shape.recordsPerGroup === records);
+  const shape = (groups: number, records: number) =>
+    storage.shapes.find((s) => s.shape.groups === groups && s.shape.recordsPerGroup === records);
   const spread = shape(10, 1);
   const batched = shape(1, 10);
   if (!spread || !batched) throw new Error('the storage section did not measure the 10 × 1 and 1 × 10 shapes');
@@ -65,7 +70,8 @@ export async function costSection(storage: StorageFindings, e2e: E2eFindings, mi
     const transitionsPerEvent = (await microstepsPerEvent(machine, microstepEvents)) + 2;
     const stepFunctions = transitionsPerEvent * prices.stepFunctionsTransition * 1e6;
     const dynamoPerEvent = (bytes: number, eventsPerGroupBatch: number) =>
-      ((Math.max(1, Math.ceil(bytes / 4096)) * prices.dynamoReadUnit + (Math.max(1, Math.ceil(bytes / 1024)) + item.indexWritesPerWrite) * prices.dynamoWriteUnit) /
+      ((Math.max(1, Math.ceil(bytes / 4096)) * prices.dynamoReadUnit +
+        (Math.max(1, Math.ceil(bytes / 1024)) + item.indexWritesPerWrite) * prices.dynamoWriteUnit) /
         eventsPerGroupBatch) *
       1e6;
     for (const pattern of patterns) {
@@ -76,19 +82,31 @@ export async function costSection(storage: StorageFindings, e2e: E2eFindings, mi
       const total = sqs + dynamo + lambda;
       lines.push({ machine, pattern: pattern.name, sqs, dynamo, lambda, total, stepFunctions, transitionsPerEvent });
       figures.push(
-        compared(`${machine} · ${pattern.name} · Settle per 1M events`, total, 'USD', { name: 'Step Functions Standard', value: stepFunctions }, {
-          note:
-            `SQS ${formatNumber(sqs)} + DynamoDB ${formatNumber(dynamo)} (${readUnits} RRU + ${formatNumber(writeUnits)} WRU per group-batch, item ${formatNumber(item.steadyBytes)} B) + ` +
-            `Lambda ${formatNumber(lambda)} (${billedMs} ms per 10-record batch); SFN ${formatNumber(transitionsPerEvent)} transitions/event`,
-        }),
+        compared(
+          `${machine} · ${pattern.name} · Settle per 1M events`,
+          total,
+          'USD',
+          { name: 'Step Functions Standard', value: stepFunctions },
+          {
+            note:
+              `SQS ${formatNumber(sqs)} + DynamoDB ${formatNumber(dynamo)} (${readUnits} RRU + ${formatNumber(writeUnits)} WRU per group-batch, item ${formatNumber(item.steadyBytes)} B) + ` +
+              `Lambda ${formatNumber(lambda)} (${billedMs} ms per 10-record batch); SFN ${formatNumber(transitionsPerEvent)} transitions/event`,
+          },
+        ),
       );
       const smaller = item.byHistoryLimit[5];
       if (pattern.eventsPerGroupBatch === 1 && smaller !== undefined) {
         const whatIf = sqs + dynamoPerEvent(smaller, 1) + lambda;
         figures.push(
-          compared(`${machine} · ${pattern.name} · what-if historyLimit 5`, whatIf, 'USD', { name: 'historyLimit 20 (default)', value: total }, {
-            note: `item ${formatNumber(smaller)} B instead of ${formatNumber(item.byHistoryLimit[20] ?? item.steadyBytes)} B (section 2)`,
-          }),
+          compared(
+            `${machine} · ${pattern.name} · what-if historyLimit 5`,
+            whatIf,
+            'USD',
+            { name: 'historyLimit 20 (default)', value: total },
+            {
+              note: `item ${formatNumber(smaller)} B instead of ${formatNumber(item.byHistoryLimit[20] ?? item.steadyBytes)} B (section 2)`,
+            },
+          ),
         );
       }
     }

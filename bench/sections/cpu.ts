@@ -3,10 +3,10 @@
  * per instance (the ceiling) and the naive per-event restore/save loop (the baseline), side by side.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { MemoryDeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
-import { MemoryStore } from '../../functions/runtime/memory-store.ts';
-import { processBatch, type WorkerCore } from '../../functions/runtime/process-batch.ts';
-import type { MachineRegistry } from '../../functions/runtime/registry.ts';
+import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
+import { MemoryStore } from '../../runtime/memory/memory-store.ts';
+import { processBatch, type WorkerCore } from '../../runtime/core/process-batch.ts';
+import type { MachineRegistry } from '../../runtime/core/registry.ts';
 import { registry } from '../../machines/index.ts';
 import { LiveActors, NaiveRuntime, runBatches, type FinalState } from '../baselines.ts';
 import { compare, type Contender } from '../harness.ts';
@@ -31,7 +31,14 @@ export const cpuShapes = [shapeOf(1, 1), shapeOf(10, 1), shapeOf(1, 10)];
 const settleBudgetMs = () => 10_000;
 
 export function workerCore(reg: MachineRegistry): WorkerCore & { store: MemoryStore; deadLetters: MemoryDeadLetterQueue } {
-  return { registry: reg, store: new MemoryStore(), deadLetters: new MemoryDeadLetterQueue(), now: steppingClock(), maxReceiveCount: 5, wakeShards: 8 };
+  return {
+    registry: reg,
+    store: new MemoryStore(),
+    deadLetters: new MemoryDeadLetterQueue(),
+    now: steppingClock(),
+    maxReceiveCount: 5,
+    wakeShards: 8,
+  };
 }
 
 /** The worker core on a batch plan: returns the core (for its store) and the count of records handed back. */
@@ -56,7 +63,9 @@ function workerContender(batches: readonly PlannedBatch[]): Contender {
         },
         check: () => {
           if (retried > 0 || core.deadLetters.letters.length > 0) {
-            throw new Error(`The worker retried ${retried} and dead-lettered ${core.deadLetters.letters.length} records of a clean stream.`);
+            throw new Error(
+              `The worker retried ${retried} and dead-lettered ${core.deadLetters.letters.length} records of a clean stream.`,
+            );
           }
         },
       };
@@ -140,13 +149,25 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
       const vsLive = worker.median / live.median;
       const vsNaive = worker.median / naive.median;
       figures.push(
-        compared(`${machine} · ${shape.name} · worker vs live actor`, worker.median, 'events/CPU-s', { name: 'live actor', value: live.median }, {
-          goal: { text: '≥ 0.85 × live', met: vsLive >= 0.85 },
-          note: spread,
-        }),
-        compared(`${machine} · ${shape.name} · worker vs naive`, worker.median, 'events/CPU-s', { name: 'naive', value: naive.median }, {
-          goal: { text: '≥ 1.5 × naive', met: vsNaive >= 1.5 },
-        }),
+        compared(
+          `${machine} · ${shape.name} · worker vs live actor`,
+          worker.median,
+          'events/CPU-s',
+          { name: 'live actor', value: live.median },
+          {
+            goal: { text: '≥ 0.85 × live', met: vsLive >= 0.85 },
+            note: spread,
+          },
+        ),
+        compared(
+          `${machine} · ${shape.name} · worker vs naive`,
+          worker.median,
+          'events/CPU-s',
+          { name: 'naive', value: naive.median },
+          {
+            goal: { text: '≥ 1.5 × naive', met: vsNaive >= 1.5 },
+          },
+        ),
       );
     }
   }
@@ -155,12 +176,12 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
     title: '1. Runtime CPU (worker core on MemoryStore vs live actor vs naive)',
     figures,
     notes: [
-      'Rates are events per second of this process\'s CPU time (user + system, all threads, so GC helper threads count): the box is shared and wall time also counts the time other processes held the cores. Wall-clock medians are in the notes.',
+      "Rates are events per second of this process's CPU time (user + system, all threads, so GC helper threads count): the box is shared and wall time also counts the time other processes held the cores. Wall-clock medians are in the notes.",
       `Each round: ${sizes.instances} instances × ${sizes.eventsPerInstance} events per machine, fresh store; ${sizes.warmup} warm-up + ${sizes.rounds} measured rounds, contenders interleaved and rotated; GC forced between rounds.`,
       'Batches run one after another; in a batch the groups run concurrently and the records of a group in order (every contender).',
       'Live actor: one actor per instance for the whole run, settled by the same per-region rule as the worker; never restores or saves. Naive: per event read → createActor(snapshot) → start → send → waitFor(hasTag resolve/reject or done) → getPersistedSnapshot → JSON.stringify → conditional write, on the same MemoryStore.',
       'The naive waitFor uses hasTag, a union over regions: for approval it returns while the finance budget check is still running (it does less work than a correct runtime, and persists an unsettled snapshot).',
-      'MemoryStore encodes each item as DynamoStore does (the snapshot as a JSON string, gzipped above 4 KB, the item size rule) and keeps it as JSON, parsed on read; the naive item is a small record holding the snapshot\'s JSON string.',
+      "MemoryStore encodes each item as DynamoStore does (the snapshot as a JSON string, gzipped above 4 KB, the item size rule) and keeps it as JSON, parsed on read; the naive item is a small record holding the snapshot's JSON string.",
       disagreements.length === 0
         ? 'Check: after the same stream, the worker and the naive baseline end in the same state value and context as the live actors, for every instance.'
         : `Check FAILED: ${disagreements.join('; ')}.`,

@@ -5,12 +5,12 @@
  */
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import type { BatchReport } from '../../functions/local/poller.ts';
-import { MemoryDeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
-import { MemoryStore } from '../../functions/runtime/memory-store.ts';
-import { createWorkerHandler } from '../../functions/worker.ts';
+import type { BatchReport } from '../../local/poller.ts';
+import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
+import { MemoryStore } from '../../runtime/memory/memory-store.ts';
+import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import { registry } from '../../machines/index.ts';
-import type { LocalStack } from '../../functions/local/stack.ts';
+import type { LocalStack } from '../../local/stack.ts';
 import { percentile, sleep } from '../harness.ts';
 import { startBenchStack } from '../local.ts';
 import type { BenchSizes } from '../options.ts';
@@ -84,7 +84,8 @@ async function sendBatch(stack: LocalStack, entries: readonly Message[], sentAt:
       Entries: entries.map((m, i) => ({ Id: String(i), MessageBody: m.body, MessageGroupId: m.group, MessageDeduplicationId: m.dedup })),
     }),
   );
-  if (Failed.length > 0) throw new Error(`SendMessageBatch failed for ${Failed.length} entries: ${Failed[0]?.Code} ${Failed[0]?.Message ?? ''}`);
+  if (Failed.length > 0)
+    throw new Error(`SendMessageBatch failed for ${Failed.length} entries: ${Failed[0]?.Code} ${Failed[0]?.Message ?? ''}`);
   for (const ok of Successful) {
     const message = entries[Number(ok.Id)];
     if (message && ok.SequenceNumber) sentAt.set(keyOf(message.group, ok.SequenceNumber), at);
@@ -216,32 +217,65 @@ export async function e2eSection(sizes: BenchSizes['e2e']): Promise<{ section: S
 }
 
 function e2eSectionOf(f: E2eFindings, sizes: BenchSizes['e2e'], durationMs: number): Section {
-  const complete = (r: RunFindings) => (r.completed === r.events ? undefined : `only ${r.completed} of ${r.events} finished within ${sizes.timeoutMs / 1000} s`);
+  const complete = (r: RunFindings) =>
+    r.completed === r.events ? undefined : `only ${r.completed} of ${r.events} finished within ${sizes.timeoutMs / 1000} s`;
   const recordsPerBatch = (r: RunFindings) => r.completed / Math.max(1, r.batches);
   const figures: Figure[] = [
-    compared('saturated · throughput (send → saved settle)', f.settle.throughput, 'events/s', { name: 'emulators alone', value: f.ceiling.throughput }, {
-      note: [
-        `${f.settle.completed} events in ${formatNumber(f.settle.durationMs / 1000)} s; ${formatNumber(recordsPerBatch(f.settle))} records per batch`,
-        complete(f.settle),
-        complete(f.ceiling),
-      ]
-        .filter(Boolean)
-        .join('; '),
-    }),
-    compared('saturated · throughput, worker on MemoryStore', f.memory.throughput, 'events/s', { name: 'emulators alone', value: f.ceiling.throughput }, {
-      note: ['the same run with the worker storing in memory: what is left is the worker\'s own CPU', complete(f.memory)].filter(Boolean).join('; '),
-    }),
-    compared('saturated · p50 latency', f.settle.p50Ms, 'ms', { name: 'emulators alone', value: f.ceiling.p50Ms }, { note: 'mostly time spent queued behind the backlog' }),
+    compared(
+      'saturated · throughput (send → saved settle)',
+      f.settle.throughput,
+      'events/s',
+      { name: 'emulators alone', value: f.ceiling.throughput },
+      {
+        note: [
+          `${f.settle.completed} events in ${formatNumber(f.settle.durationMs / 1000)} s; ${formatNumber(recordsPerBatch(f.settle))} records per batch`,
+          complete(f.settle),
+          complete(f.ceiling),
+        ]
+          .filter(Boolean)
+          .join('; '),
+      },
+    ),
+    compared(
+      'saturated · throughput, worker on MemoryStore',
+      f.memory.throughput,
+      'events/s',
+      { name: 'emulators alone', value: f.ceiling.throughput },
+      {
+        note: ["the same run with the worker storing in memory: what is left is the worker's own CPU", complete(f.memory)]
+          .filter(Boolean)
+          .join('; '),
+      },
+    ),
+    compared(
+      'saturated · p50 latency',
+      f.settle.p50Ms,
+      'ms',
+      { name: 'emulators alone', value: f.ceiling.p50Ms },
+      { note: 'mostly time spent queued behind the backlog' },
+    ),
     compared('saturated · p99 latency', f.settle.p99Ms, 'ms', { name: 'emulators alone', value: f.ceiling.p99Ms }),
-    compared(`paced at ${formatNumber(f.pacedRate)} events/s · p50 latency`, f.pacedSettle.p50Ms, 'ms', { name: 'emulators alone', value: f.pacedCeiling.p50Ms }, {
-      note: [`${f.pacedSettle.completed} events`, complete(f.pacedSettle), complete(f.pacedCeiling)].filter(Boolean).join('; '),
+    compared(
+      `paced at ${formatNumber(f.pacedRate)} events/s · p50 latency`,
+      f.pacedSettle.p50Ms,
+      'ms',
+      { name: 'emulators alone', value: f.pacedCeiling.p50Ms },
+      {
+        note: [`${f.pacedSettle.completed} events`, complete(f.pacedSettle), complete(f.pacedCeiling)].filter(Boolean).join('; '),
+      },
+    ),
+    compared(`paced at ${formatNumber(f.pacedRate)} events/s · p99 latency`, f.pacedSettle.p99Ms, 'ms', {
+      name: 'emulators alone',
+      value: f.pacedCeiling.p99Ms,
     }),
-    compared(`paced at ${formatNumber(f.pacedRate)} events/s · p99 latency`, f.pacedSettle.p99Ms, 'ms', { name: 'emulators alone', value: f.pacedCeiling.p99Ms }),
   ];
   const perEvent = (r: RunFindings, action: string) => (r.sqsCalls[action] ?? 0) / Math.max(1, r.completed);
   for (const action of ['SendMessageBatch', 'ReceiveMessage', 'DeleteMessageBatch']) {
     figures.push(
-      compared(`saturated · SQS ${action} per event`, perEvent(f.settle, action), 'requests', { name: 'emulators alone', value: perEvent(f.ceiling, action) }),
+      compared(`saturated · SQS ${action} per event`, perEvent(f.settle, action), 'requests', {
+        name: 'emulators alone',
+        value: perEvent(f.ceiling, action),
+      }),
     );
   }
   return {
@@ -251,9 +285,9 @@ function e2eSectionOf(f: E2eFindings, sizes: BenchSizes['e2e'], durationMs: numb
     notes: [
       `${sizes.instances} instances (the four example machines in turn) × ${sizes.eventsPerInstance} events, sent with SendMessageBatch (10 instances per call, the calls of one event index in parallel, event indexes in order so each group stays in order).`,
       `Latency: from just before the SendMessageBatch call to the stack's onApplied (called after the conditional write); the ceiling's "done" is its no-op handler seeing the record. Poller concurrency ${f.pollerConcurrency} (the stack's default), batches of up to 10.`,
-      'Emulators alone: the same messages through the same fauxqs and poller with a handler that does nothing (send + receive + delete), so the ratio is Settle\'s share of the local stack\'s cost.',
+      "Emulators alone: the same messages through the same fauxqs and poller with a handler that does nothing (send + receive + delete), so the ratio is Settle's share of the local stack's cost.",
       'fauxqs hands out at most one message per group per receive, so local batches never hold two records of one instance (real SQS may): every event here pays its own read and write.',
-      'Everything — emulators, poller, worker, sender — shares one Node process (one core for JavaScript); the figures are the local stack\'s, not AWS\'s.',
+      "Everything — emulators, poller, worker, sender — shares one Node process (one core for JavaScript); the figures are the local stack's, not AWS's.",
     ],
     durationMs,
   };

@@ -4,10 +4,10 @@
  */
 import { BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSRecord } from 'aws-lambda';
-import type { InstanceRecord } from '../../functions/runtime/store.ts';
-import { createWorkerHandler } from '../../functions/worker.ts';
+import type { InstanceRecord } from '../../runtime/core/store.ts';
+import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import { registry } from '../../machines/index.ts';
-import { fifoRecord, sequence } from '../../test/support/records.ts';
+import { sqsRecord as fifoRecord, sqsSequenceNumber as sequence } from '../../testing/index.ts';
 import { collectGarbage, memory, seededRandom } from '../harness.ts';
 import { lambdaContext, sqsEvent, startIdleStack } from '../local.ts';
 import type { BenchSizes } from '../options.ts';
@@ -30,7 +30,9 @@ const keyOf = (store: string, i: number) => `counter/${store}-${i}`;
 /** `events` single-record batches, each to a random one of the first `instances` instances. */
 function spread(store: string, instances: number, events: number, firstSeq: number): SQSRecord[][] {
   const random = seededRandom(instances);
-  return Array.from({ length: events }, (_, k) => [fifoRecord(keyOf(store, Math.floor(random() * instances)), sequence(firstSeq + k), count)]);
+  return Array.from({ length: events }, (_, k) => [
+    fifoRecord(keyOf(store, Math.floor(random() * instances)), sequence(firstSeq + k), count),
+  ]);
 }
 
 export async function memoryInstanceScale(sizes: BenchSizes['scale']): Promise<InstanceCountFindings[]> {
@@ -42,7 +44,10 @@ export async function memoryInstanceScale(sizes: BenchSizes['scale']): Promise<I
   let stored = 0;
   let firstSeq = 1_000_000;
   // Warm-up (JIT) on the template, so the first size is not measured cold.
-  await runWorker(core, Array.from({ length: sizes.memoryEvents }, (_, k) => [fifoRecord('counter/template', sequence(2 + k), count)]));
+  await runWorker(
+    core,
+    Array.from({ length: sizes.memoryEvents }, (_, k) => [fifoRecord('counter/template', sequence(2 + k), count)]),
+  );
   for (const target of sizes.memoryInstances) {
     for (; stored < target; stored += 1) await core.store.write({ ...template, pk: keyOf('mem', stored) }, undefined);
     const batches = spread('mem', target, sizes.memoryEvents, firstSeq);
@@ -63,7 +68,7 @@ export async function dynaliteInstanceScale(sizes: BenchSizes['scale']): Promise
   const { document } = stack.clients;
   const findings: InstanceCountFindings[] = [];
   try {
-    const handler = createWorkerHandler({ config: stack.config, sqs: stack.clients.sqs, dynamo: document });
+    const handler = createWorkerHandler({ config: stack.config, registry, sqs: stack.clients.sqs, dynamo: document });
     await handler(sqsEvent([fifoRecord('counter/template', sequence(1), count)]), lambdaContext());
     const { Item } = await document.send(new GetCommand({ TableName: stack.tableName, Key: { pk: 'counter/template' } }));
     if (!Item) throw new Error('the template instance was not stored');

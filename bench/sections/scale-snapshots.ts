@@ -4,8 +4,8 @@
  */
 import { gzipSync } from 'node:zlib';
 import type { SQSRecord } from 'aws-lambda';
-import { compressAboveBytes } from '../../functions/runtime/item.ts';
-import { createWorkerHandler } from '../../functions/worker.ts';
+import { compressAboveBytes } from '../../runtime/core/item.ts';
+import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import { blobName, blobRegistry, linesOf } from '../blob-machine.ts';
 import { countedLocalClients } from '../counting-dynamo.ts';
 import { collectGarbage, memory, withPeakHeap } from '../harness.ts';
@@ -65,7 +65,8 @@ export async function snapshotScale(sizes: BenchSizes['scale']): Promise<Snapsho
       let events = 0;
       for (const records of batches) {
         const { batchItemFailures } = await handler(sqsEvent(records), lambdaContext());
-        if (batchItemFailures.length > 0) throw new Error(`the worker handed back ${batchItemFailures.length} records of ${records[0]?.attributes.MessageGroupId}`);
+        if (batchItemFailures.length > 0)
+          throw new Error(`the worker handed back ${batchItemFailures.length} records of ${records[0]?.attributes.MessageGroupId}`);
         events += records.length;
       }
       return events;

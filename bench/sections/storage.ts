@@ -2,15 +2,25 @@
  * §2 Storage calls per event: the real worker handler (`createWorkerHandler`) on the local stack's
  * dynalite, through a DynamoDB client that counts, fed Lambda-shaped FIFO batches of several shapes.
  */
-import type { InstanceRecord } from '../../functions/runtime/store.ts';
-import { createWorkerHandler } from '../../functions/worker.ts';
+import type { InstanceRecord } from '../../runtime/core/store.ts';
+import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import { registry } from '../../machines/index.ts';
 import { countedLocalClients, itemBytes } from '../counting-dynamo.ts';
 import { median } from '../harness.ts';
 import { lambdaContext, sqsEvent, startIdleStack } from '../local.ts';
 import type { BenchSizes } from '../options.ts';
 import { compared, formatNumber, type Figure, type Section } from '../report.ts';
-import { exampleMachines, instance, plan, shapeOf, steppingClock, streams, toRecords, type ExampleMachine, type Shape } from '../workloads.ts';
+import {
+  exampleMachines,
+  instance,
+  plan,
+  shapeOf,
+  steppingClock,
+  streams,
+  toRecords,
+  type ExampleMachine,
+  type Shape,
+} from '../workloads.ts';
 import { runWorker, workerCore } from './cpu.ts';
 
 export const storageShapes = [shapeOf(1, 1), shapeOf(10, 1), shapeOf(5, 2), shapeOf(2, 5), shapeOf(1, 10)];
@@ -77,7 +87,13 @@ export async function storageSection(sizes: BenchSizes['storage']): Promise<{ se
   let reported = 0;
   let retried = 0;
   try {
-    const handler = createWorkerHandler({ config: stack.config, sqs: clients.sqs, dynamo: clients.document, now: steppingClock() });
+    const handler = createWorkerHandler({
+      config: stack.config,
+      registry,
+      sqs: clients.sqs,
+      dynamo: clients.document,
+      now: steppingClock(),
+    });
     for (const [index, shape] of storageShapes.entries()) {
       counter.reset();
       const durations: number[] = [];
@@ -92,7 +108,9 @@ export async function storageSection(sizes: BenchSizes['storage']): Promise<{ se
         }
       }
       const groupBatches = batches * shape.groups;
-      const otherCalls = [...counter.calls].filter(([command]) => command !== 'GetItem' && command !== 'PutItem').reduce((sum, [, n]) => sum + n, 0);
+      const otherCalls = [...counter.calls]
+        .filter(([command]) => command !== 'GetItem' && command !== 'PutItem')
+        .reduce((sum, [, n]) => sum + n, 0);
       shapes.push({
         shape,
         batches,
@@ -115,7 +133,10 @@ export async function storageSection(sizes: BenchSizes['storage']): Promise<{ se
   }
   if (retried > 0) throw new Error(`The worker handed ${retried} records back on a clean stream; storage figures would be wrong.`);
 
-  const longest = storageShapes.reduce((best, shape, i) => (shape.recordsPerGroup > (storageShapes[best]?.recordsPerGroup ?? 0) ? i : best), 0);
+  const longest = storageShapes.reduce(
+    (best, shape, i) => (shape.recordsPerGroup > (storageShapes[best]?.recordsPerGroup ?? 0) ? i : best),
+    0,
+  );
   const byHistory = new Map<ExampleMachine, Record<number, number>>();
   for (const machine of exampleMachines) {
     const sizes: Record<number, number> = {};
@@ -143,7 +164,11 @@ export async function storageSection(sizes: BenchSizes['storage']): Promise<{ se
   const findings: StorageFindings = {
     shapes,
     items,
-    capacity: { honoured: reported > 0, readUnitsPerRead: consumedRead / Math.max(1, totalReads), writeUnitsPerWrite: consumedWrite / Math.max(1, totalWrites) },
+    capacity: {
+      honoured: reported > 0,
+      readUnitsPerRead: consumedRead / Math.max(1, totalReads),
+      writeUnitsPerWrite: consumedWrite / Math.max(1, totalWrites),
+    },
     computed: {
       readUnitsPerRead: readBytes.reduce((sum, b) => sum + Math.max(1, Math.ceil(b / 4096)), 0) / Math.max(1, readBytes.length),
       writeUnitsPerWrite: writes.reduce((sum, w) => sum + Math.max(1, Math.ceil(w.bytes / 1024)), 0) / Math.max(1, writes.length),
@@ -160,32 +185,74 @@ function storageSectionOf(findings: StorageFindings, sizes: BenchSizes['storage'
     const ideal = s.groupBatches;
     const met = s.reads === ideal && s.writes === ideal && s.otherCalls === 0;
     figures.push(
-      compared(`${s.shape.name} · reads per group-batch`, s.reads / s.groupBatches, 'GetItem', { name: 'goal', value: 1 }, { goal: { text: '1 read per group per batch', met: s.reads === ideal } }),
-      compared(`${s.shape.name} · writes per group-batch`, s.writes / s.groupBatches, 'PutItem', { name: 'goal', value: 1 }, { goal: { text: '1 write per group per batch', met: s.writes === ideal } }),
-      compared(`${s.shape.name} · storage calls per event`, (s.reads + s.writes + s.otherCalls) / s.events, 'calls', { name: '2 per group-batch', value: 2 / s.shape.recordsPerGroup }, {
-        goal: { text: '1 read + 1 write per group per batch, nothing else', met },
-        note: `${s.batches} batches, ${s.events} events, ${s.reads} reads, ${s.writes} writes, ${s.otherCalls} other calls`,
-      }),
-      compared(`${s.shape.name} · handler time per event (dynalite)`, s.batchMsMedian / (s.shape.groups * s.shape.recordsPerGroup), 'ms', { name: '1 group × 1 record', value: msPerEventSingle }, {
-        note: `median batch ${formatNumber(s.batchMsMedian)} ms`,
-      }),
+      compared(
+        `${s.shape.name} · reads per group-batch`,
+        s.reads / s.groupBatches,
+        'GetItem',
+        { name: 'goal', value: 1 },
+        { goal: { text: '1 read per group per batch', met: s.reads === ideal } },
+      ),
+      compared(
+        `${s.shape.name} · writes per group-batch`,
+        s.writes / s.groupBatches,
+        'PutItem',
+        { name: 'goal', value: 1 },
+        { goal: { text: '1 write per group per batch', met: s.writes === ideal } },
+      ),
+      compared(
+        `${s.shape.name} · storage calls per event`,
+        (s.reads + s.writes + s.otherCalls) / s.events,
+        'calls',
+        { name: '2 per group-batch', value: 2 / s.shape.recordsPerGroup },
+        {
+          goal: { text: '1 read + 1 write per group per batch, nothing else', met },
+          note: `${s.batches} batches, ${s.events} events, ${s.reads} reads, ${s.writes} writes, ${s.otherCalls} other calls`,
+        },
+      ),
+      compared(
+        `${s.shape.name} · handler time per event (dynalite)`,
+        s.batchMsMedian / (s.shape.groups * s.shape.recordsPerGroup),
+        'ms',
+        { name: '1 group × 1 record', value: msPerEventSingle },
+        {
+          note: `median batch ${formatNumber(s.batchMsMedian)} ms`,
+        },
+      ),
     );
   }
   const { capacity, computed } = findings;
   figures.push(
-    compared('capacity units per read (dynalite ConsumedCapacity)', capacity.readUnitsPerRead, 'RCU', { name: 'computed from item size', value: computed.readUnitsPerRead }, {
-      note: capacity.honoured ? 'strongly consistent: 1 unit per 4 KB' : 'dynalite did not return ConsumedCapacity',
-    }),
-    compared('capacity units per write (dynalite ConsumedCapacity)', capacity.writeUnitsPerWrite, 'WCU', { name: 'computed from item size', value: computed.writeUnitsPerWrite }, {
-      note: capacity.honoured ? 'table only: dynalite does not report the due index' : 'dynalite did not return ConsumedCapacity',
-    }),
+    compared(
+      'capacity units per read (dynalite ConsumedCapacity)',
+      capacity.readUnitsPerRead,
+      'RCU',
+      { name: 'computed from item size', value: computed.readUnitsPerRead },
+      {
+        note: capacity.honoured ? 'strongly consistent: 1 unit per 4 KB' : 'dynalite did not return ConsumedCapacity',
+      },
+    ),
+    compared(
+      'capacity units per write (dynalite ConsumedCapacity)',
+      capacity.writeUnitsPerWrite,
+      'WCU',
+      { name: 'computed from item size', value: computed.writeUnitsPerWrite },
+      {
+        note: capacity.honoured ? 'table only: dynalite does not report the due index' : 'dynalite did not return ConsumedCapacity',
+      },
+    ),
   );
   for (const machine of exampleMachines) {
     const item = findings.items[machine];
     figures.push(
-      compared(`${machine} · item size written`, item.meanBytes, 'bytes', { name: '1 KB write unit', value: 1024 }, {
-        note: `steady state (history full) ${formatNumber(item.steadyBytes)} bytes, max ${formatNumber(item.maxBytes)}; due-index writes per item write ${formatNumber(item.indexWritesPerWrite)}`,
-      }),
+      compared(
+        `${machine} · item size written`,
+        item.meanBytes,
+        'bytes',
+        { name: '1 KB write unit', value: 1024 },
+        {
+          note: `steady state (history full) ${formatNumber(item.steadyBytes)} bytes, max ${formatNumber(item.maxBytes)}; due-index writes per item write ${formatNumber(item.indexWritesPerWrite)}`,
+        },
+      ),
     );
   }
   for (const machine of exampleMachines) {
@@ -195,9 +262,15 @@ function storageSectionOf(findings: StorageFindings, sizes: BenchSizes['storage'
     for (const limit of historyLimits.filter((l) => l !== 20)) {
       const bytes = sizes[limit] ?? Number.NaN;
       figures.push(
-        compared(`${machine} · what-if historyLimit ${limit}: item size`, bytes, 'bytes', { name: 'historyLimit 20 (default)', value: byDefault }, {
-          note: `${units(bytes)} WRU per write instead of ${units(byDefault)}`,
-        }),
+        compared(
+          `${machine} · what-if historyLimit ${limit}: item size`,
+          bytes,
+          'bytes',
+          { name: 'historyLimit 20 (default)', value: byDefault },
+          {
+            note: `${units(bytes)} WRU per write instead of ${units(byDefault)}`,
+          },
+        ),
       );
     }
   }
@@ -211,9 +284,9 @@ function storageSectionOf(findings: StorageFindings, sizes: BenchSizes['storage'
         (capacity.honoured
           ? 'dynalite honours it for the table (it reports no index capacity, so due-index writes are computed from the items: 1 when an item enters or leaves the sparse index, 2 when its key moves).'
           : 'dynalite did not honour it: capacity is computed from item sizes only.'),
-      'Item sizes follow DynamoDB\'s rules (names + values; numbers ≈ digits/2 + 1; lists and maps 3 bytes + 1 per element).',
+      "Item sizes follow DynamoDB's rules (names + values; numbers ≈ digits/2 + 1; lists and maps 3 bytes + 1 per element).",
       'What-if history limits: the worker core (processBatch, MemoryStore) with `historyLimit` set, after 60 events; the size is that of the item DynamoStore would write. The history (20 entries of seq, type, outcome and an ISO time) is most of each item.',
-      'Handler times are wall-clock on a shared box, with dynalite in the same process: they include the emulator\'s own CPU.',
+      "Handler times are wall-clock on a shared box, with dynalite in the same process: they include the emulator's own CPU.",
     ],
     durationMs,
   };

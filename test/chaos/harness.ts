@@ -23,14 +23,14 @@ import {
 } from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { build } from 'esbuild';
-import { createLocalClients, type LocalClients } from '../../functions/local/clients.ts';
-import { localRegion, startEmulators, type Emulators } from '../../functions/local/emulators.ts';
-import { provision, type ProvisionedResources } from '../../functions/local/provision.ts';
-import { environmentVariables } from '../../functions/runtime/config.ts';
-import { deadLetterAttributes, maxReceiveCount } from '../../functions/runtime/resources.ts';
+import { createLocalClients, type LocalClients } from '../../local/clients.ts';
+import { localRegion, startEmulators, type Emulators } from '../../local/emulators.ts';
+import { provision, type ProvisionedResources } from '../../local/provision.ts';
+import { environmentVariables } from '../../runtime/core/config.ts';
+import { deadLetterAttributes, maxReceiveCount } from '../../runtime/core/resources.ts';
 import { killPoints, type ChildReport, type KillPoint } from './faults.ts';
 import { ledgerMachineName } from './ledger.ts';
-import { seededRandom } from '../support/random.ts';
+import { seededRandom } from '../../testing/random.ts';
 
 export interface ChaosOptions {
   readonly events: number;
@@ -89,7 +89,13 @@ export interface ChaosReport {
   readonly orderViolations: number;
   readonly unexpected: number;
   readonly lastSeqMismatches: number;
-  readonly deadLettered: { readonly expected: number; readonly found: number; readonly missing: number; readonly wrongReason: number; readonly repeats: number };
+  readonly deadLettered: {
+    readonly expected: number;
+    readonly found: number;
+    readonly missing: number;
+    readonly wrongReason: number;
+    readonly repeats: number;
+  };
   /** Good events dead-lettered with a Settle reason: must be 0. */
   readonly wronglyDeadLettered: number;
   /** Messages SQS itself moved to the DLQ after maxReceiveCount receives (no Settle reason). */
@@ -128,9 +134,13 @@ interface ChildSlot {
 const childScript = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
 const spareReceives = 3;
 
-
 /** Polls `probe` until it returns a value, at most `timeoutMs`. */
-export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string, intervalMs = 50): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -223,14 +233,15 @@ export class ChaosRun {
 
   /** Kills every child, stops the emulators and removes the bundle. Safe to call more than once, and after a failure. */
   dispose(): Promise<void> {
-    return (this.disposed ??= (async () => {
+    this.disposed ??= (async () => {
       this.stopping = true;
       clearTimeout(this.externalTimer);
       await this.stopChildren().catch(() => undefined);
       this.clients?.destroy();
       await this.emulators?.stop().catch(() => undefined);
       if (this.directory) await rm(this.directory, { recursive: true, force: true });
-    })());
+    })();
+    return this.disposed;
   }
 
   /** stderr tails of the children, for a failure message. */
@@ -246,7 +257,11 @@ export class ChaosRun {
     // Occurrences are per record for most points; a dead letter is rare (poison share) and the batch points
     // come once per batch of up to ten, so those fire at earlier occurrences.
     const life =
-      point === 'after-dead-letter' ? 2 : point === 'after-receive' || point === 'mid-batch' ? Math.max(1, Math.round((2 * this.options.meanLife) / 5)) : 2 * this.options.meanLife;
+      point === 'after-dead-letter'
+        ? 2
+        : point === 'after-receive' || point === 'mid-batch'
+          ? Math.max(1, Math.round((2 * this.options.meanLife) / 5))
+          : 2 * this.options.meanLife;
     const at = 1 + Math.floor(this.random() * life);
     const child = spawn(process.execPath, [this.bundle as string], {
       env: { ...this.env, CHAOS_KILL_POINT: point, CHAOS_KILL_AT: String(at) },
@@ -452,7 +467,11 @@ export class ChaosRun {
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await document.send(
-        new ScanCommand({ TableName: (this.resources as ProvisionedResources).tableName, ExclusiveStartKey: startKey, ConsistentRead: true }),
+        new ScanCommand({
+          TableName: (this.resources as ProvisionedResources).tableName,
+          ExclusiveStartKey: startKey,
+          ConsistentRead: true,
+        }),
       );
       for (const item of page.Items ?? []) {
         const snapshot = JSON.parse(String(item.snapshot)) as { context: { log: number[] } };
@@ -532,7 +551,9 @@ export class ChaosRun {
     const anomalies: string[] = [];
     const note = (what: string, event: SentEvent) => {
       if (anomalies.length < 20) {
-        anomalies.push(`${what}: ${event.group} ${event.kind} n=${event.n ?? '-'} seq=${event.sequenceNumber} handler deliveries=${this.receives.get(event.messageId ?? '') ?? 0}`);
+        anomalies.push(
+          `${what}: ${event.group} ${event.kind} n=${event.n ?? '-'} seq=${event.sequenceNumber} handler deliveries=${this.receives.get(event.messageId ?? '') ?? 0}`,
+        );
       }
     };
     const groups = new Map<string, SentEvent[]>();
@@ -563,10 +584,19 @@ export class ChaosRun {
       unexpected += log.filter((n) => !known.has(n)).length;
       orderViolations += log.filter((n, index) => index > 0 && n < (log[index - 1] as number)).length;
       // lastSeq is one of the group's events, no applied event lies beyond it, and whatever lies beyond it was redriven.
-      const at = item ? events.findIndex((event) => event.sequenceNumber !== undefined && BigInt(event.sequenceNumber) === BigInt(item.lastSeq)) : -1;
-      const lastApplied = events.reduce((last, event, index) => (event.kind === 'good' && counts.has(event.n as number) ? index : last), -1);
+      const at = item
+        ? events.findIndex((event) => event.sequenceNumber !== undefined && BigInt(event.sequenceNumber) === BigInt(item.lastSeq))
+        : -1;
+      const lastApplied = events.reduce(
+        (last, event, index) => (event.kind === 'good' && counts.has(event.n as number) ? index : last),
+        -1,
+      );
       const beyond = events.slice(at + 1);
-      if ((item && at < 0) || lastApplied > at || beyond.some((event) => !redriven.has(event.index) && !(event.kind === 'poison' && reasonLetters.has(event.index)))) {
+      if (
+        (item && at < 0) ||
+        lastApplied > at ||
+        beyond.some((event) => !redriven.has(event.index) && !(event.kind === 'poison' && reasonLetters.has(event.index)))
+      ) {
         lastSeqMismatches += 1;
       }
     }

@@ -5,8 +5,8 @@
  * idempotency key: the chaos child reports every run of it, so re-runs after a crash are visible (I5).
  */
 import { assign, fromPromise, setup } from 'xstate';
-import { idempotencyKeyOf } from '../../functions/runtime/event.ts';
-import { defineRegistry, type InstanceInput } from '../../functions/runtime/registry.ts';
+import { idempotencyKeyOf } from '../../runtime/core/event.ts';
+import { defineRegistry, type InstanceInput } from '../../runtime/core/registry.ts';
 
 export const ledgerMachineName = 'ledger';
 

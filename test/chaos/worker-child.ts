@@ -21,13 +21,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent } from 'aws-lambda';
-import { configFromEnvironment } from '../../functions/runtime/config.ts';
-import { SqsDeadLetterQueue, type DeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
-import { DynamoStore, createDocumentClient } from '../../functions/runtime/dynamo-store.ts';
-import { VersionConflictError } from '../../functions/runtime/errors.ts';
-import type { InstanceStore } from '../../functions/runtime/store.ts';
-import { startPoller } from '../../functions/local/poller.ts';
-import { createWorkerHandler } from '../../functions/worker.ts';
+import { configFromEnvironment } from '../../runtime/core/config.ts';
+import type { DeadLetterQueue } from '../../runtime/core/dead-letters.ts';
+import { SqsDeadLetterQueue } from '../../runtime/aws/sqs-dead-letters.ts';
+import { DynamoStore, createDocumentClient } from '../../runtime/aws/dynamo-store.ts';
+import { VersionConflictError } from '../../runtime/core/errors.ts';
+import type { InstanceStore } from '../../runtime/core/store.ts';
+import { startPoller } from '../../local/poller.ts';
+import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import type { ChildReport, KillPoint } from './faults.ts';
 import { createLedgerRegistry, type LedgerEffectInput } from './ledger.ts';
 
@@ -89,7 +90,13 @@ async function effect(input: LedgerEffectInput): Promise<number> {
 const config = configFromEnvironment();
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const region = process.env.AWS_REGION ?? 'us-east-1';
-const sqs = new SQSClient({ region, credentials, endpoint: process.env.AWS_ENDPOINT_URL_SQS, useQueueUrlAsEndpoint: false, maxAttempts: 3 });
+const sqs = new SQSClient({
+  region,
+  credentials,
+  endpoint: process.env.AWS_ENDPOINT_URL_SQS,
+  useQueueUrlAsEndpoint: false,
+  maxAttempts: 3,
+});
 const dynamodb = new DynamoDBClient({ region, credentials, endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB, maxAttempts: 3 });
 const realStore = new DynamoStore(config.tableName, createDocumentClient(dynamodb));
 const realDeadLetters = new SqsDeadLetterQueue(config.deadLetterQueueUrl, sqs);
@@ -128,6 +135,7 @@ const handler = createWorkerHandler({
   store,
   deadLetters,
   logger: {
+    info: () => undefined,
     warn: (message, attributes) => {
       if (message.startsWith('Group left to SQS')) report({ t: 'retry' });
       else process.stderr.write(`worker: ${message} ${JSON.stringify(attributes ?? {})}\n`);
@@ -140,7 +148,11 @@ async function chaosHandler(event: SQSEvent, context: Context) {
   const receives = event.Records.map((record) => Number(record.attributes.ApproximateReceiveCount) || 1);
   // As the worker builds the idempotency key: the sequence number as SQS wrote it (fauxqs pads it with zeros).
   const keys = event.Records.map((record) => `${record.attributes.MessageGroupId}#${record.attributes.SequenceNumber ?? ''}`);
-  report({ t: 'b', id: event.Records[0]?.messageId ?? '', r: event.Records.map((record, index) => [record.messageId, receives[index] ?? 1] as const) });
+  report({
+    t: 'b',
+    id: event.Records[0]?.messageId ?? '',
+    r: event.Records.map((record, index) => [record.messageId, receives[index] ?? 1] as const),
+  });
   event.Records.forEach((_, index) => {
     if (receives[index] === 1) firstReceives.add(keys[index] as string);
   });
@@ -164,7 +176,8 @@ const poller = await startPoller({
   waitTimeSeconds: 1,
   visibilityTimeoutSeconds: plan.visibilitySeconds,
   workerTimeoutSeconds: plan.workerTimeoutSeconds,
-  onBatch: (batch) => report({ t: 'ack', id: batch.event.Records[0]?.messageId ?? '', o: batch.outcome, d: batch.deleted.length, f: batch.failed.length }),
+  onBatch: (batch) =>
+    report({ t: 'ack', id: batch.event.Records[0]?.messageId ?? '', o: batch.outcome, d: batch.deleted.length, f: batch.failed.length }),
   logger: {
     info: () => undefined,
     warn: (message) => process.stderr.write(`poller: ${message}\n`),

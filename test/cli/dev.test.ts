@@ -4,20 +4,28 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDev, type DevSession } from '../../cli/dev.ts';
 import { devOptions } from '../../cli/program.ts';
-import { sendEvents } from '../helpers/sqs.ts';
-import { waitFor } from '../helpers/wait-for.ts';
+import { sendEvents } from '../support/sqs.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 describe('settle dev options', () => {
   const exists = (path: string) => path === 'machines/index.ts' || path === 'src/mine.ts';
 
   it('defaults to SQS on 9324, DynamoDB on 8000, dynalite, watching, and the first registry module found', () => {
-    expect(devOptions({}, {}, exists)).toEqual({ registry: 'machines/index.ts', sqsPort: 9324, dynamodbPort: 8000, dynamodbLocal: false, watch: true });
+    expect(devOptions({}, {}, exists)).toEqual({
+      registry: 'machines/index.ts',
+      sqsPort: 9324,
+      dynamodbPort: 8000,
+      dynamodbLocal: false,
+      watch: true,
+    });
   });
 
   it('reads ports from the environment, and flags win over it', () => {
     const env = { SETTLE_SQS_PORT: '9400', SETTLE_DYNAMODB_PORT: '8100' };
     expect(devOptions({}, env, exists)).toMatchObject({ sqsPort: 9400, dynamodbPort: 8100 });
-    expect(devOptions({ sqsPort: '0', dynamodbPort: '0', dynamodbLocal: true, registry: 'src/mine.ts', watch: false }, env, exists)).toEqual({
+    expect(
+      devOptions({ sqsPort: '0', dynamodbPort: '0', dynamodbLocal: true, registry: 'src/mine.ts', watch: false }, env, exists),
+    ).toEqual({
       registry: 'src/mine.ts',
       sqsPort: 0,
       dynamodbPort: 0,
@@ -30,7 +38,9 @@ describe('settle dev options', () => {
     expect(() => devOptions({ sqsPort: 'x', registry: 'nowhere.ts' }, { SETTLE_DYNAMODB_PORT: '70000' }, exists)).toThrow(
       "settle dev: --sqs-port must be a port from 0 to 65535, got 'x'; SETTLE_DYNAMODB_PORT must be a port from 0 to 65535, got '70000'; --registry nowhere.ts does not exist.",
     );
-    expect(() => devOptions({}, {}, () => false)).toThrow(/no registry module: pass --registry <module> \(looked for machines\/index\.ts, src\/machines\.ts, machines\.ts\)/);
+    expect(() => devOptions({}, {}, () => false)).toThrow(
+      /no registry module: pass --registry <module> \(looked for machines\/index\.ts, src\/machines\.ts, machines\.ts\)/,
+    );
   });
 });
 
@@ -62,7 +72,7 @@ describe('settle dev', () => {
     writeMachine(`ADD: { actions: assign({ n: ({ context }) => context.n + 1 }) }`);
     writeFileSync(
       registryFile,
-      `import { defineRegistry } from '../../../functions/runtime/registry.ts';
+      `import { defineRegistry } from '../../../runtime/index.ts';
 import { tally } from './tally.ts';
 export const registry = defineRegistry({ tally: { machine: tally, version: 1 } });
 `,
@@ -77,7 +87,9 @@ export const registry = defineRegistry({ tally: { machine: tally, version: 1 } }
 
   async function count(): Promise<number | undefined> {
     const stack = (session as DevSession).stack;
-    const { Item } = await stack.clients.document.send(new GetCommand({ TableName: stack.tableName, Key: { pk: 'tally/t1' }, ConsistentRead: true }));
+    const { Item } = await stack.clients.document.send(
+      new GetCommand({ TableName: stack.tableName, Key: { pk: 'tally/t1' }, ConsistentRead: true }),
+    );
     return Item ? (JSON.parse(String(Item.snapshot)) as { context: { n: number } }).context.n : undefined;
   }
 
@@ -94,7 +106,9 @@ export const registry = defineRegistry({ tally: { machine: tally, version: 1 } }
     const stack = (session as DevSession).stack;
     const reloaded = (session as DevSession).nextReload();
 
-    writeMachine(`ADD: { actions: assign({ n: ({ context }) => context.n + 1 }) }, DOUBLE: { actions: assign({ n: ({ context }) => context.n * 2 }) }`);
+    writeMachine(
+      `ADD: { actions: assign({ n: ({ context }) => context.n + 1 }) }, DOUBLE: { actions: assign({ n: ({ context }) => context.n * 2 }) }`,
+    );
     const result = await reloaded;
     await sendEvents(stack.clients.sqs, stack.queueUrl, [
       { group: 'tally/t1', body: '{"type":"ADD"}' },
@@ -102,7 +116,9 @@ export const registry = defineRegistry({ tally: { machine: tally, version: 1 } }
     ]);
 
     expect(result.ok).toBe(true);
-    expect(result.notes).toEqual([expect.stringMatching(/machine 'tally' changed but is still version 1.*bump the version and give a migrate\(\)/)]);
+    expect(result.notes).toEqual([
+      expect.stringMatching(/machine 'tally' changed but is still version 1.*bump the version and give a migrate\(\)/),
+    ]);
     await waitFor(async () => (await count()) === 4, { timeoutMs: 10_000, description: 'tally/t1: 1, +1, ×2' });
   });
 

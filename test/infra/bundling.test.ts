@@ -61,7 +61,11 @@ describe('SettleService', () => {
     it('esbuildOptions() builds the same bundle as the construct', async () => {
       const own = mkdtempSync(join(scratch, 'infra-esbuild-'));
       try {
-        await build({ ...esbuildOptions({ entry: relative(repositoryRoot, fixtureEntry), outdir: own }), absWorkingDir: repositoryRoot, logLevel: 'silent' });
+        await build({
+          ...esbuildOptions({ entry: relative(repositoryRoot, fixtureEntry), outdir: own }),
+          absWorkingDir: repositoryRoot,
+          logLevel: 'silent',
+        });
 
         expect(readFileSync(join(own, bundleFileName), 'utf8')).toBe(readFileSync(join(assetDir, bundleFileName), 'utf8'));
       } finally {
@@ -74,7 +78,7 @@ describe('SettleService', () => {
       const own = mkdtempSync(join(scratch, 'infra-names-'));
       try {
         const entry = join(own, 'entry.ts');
-        writeFileSync(entry, `export { PermanentError, VersionConflictError } from '${join(repositoryRoot, 'functions/runtime/errors.ts')}';\n`);
+        writeFileSync(entry, `export { PermanentError, VersionConflictError } from '${join(repositoryRoot, 'runtime/core/errors.ts')}';\n`);
         await build({ ...esbuildOptions({ entry, outdir: own }), absWorkingDir: repositoryRoot, logLevel: 'silent' });
         const { PermanentError, VersionConflictError } = await import(pathToFileURL(join(own, bundleFileName)).href);
 
@@ -84,5 +88,25 @@ describe('SettleService', () => {
         rmSync(own, { recursive: true, force: true });
       }
     });
+
+    it('writes and bundles a worker entry over a registry module, so an app needs no entry file of its own', async () => {
+      const own = mkdtempSync(join(scratch, 'infra-registry-'));
+      try {
+        const app = new App({ outdir: own });
+        new SettleStack(app, 'RegistryStack', { service: { registry: join(repositoryRoot, 'machines/index.ts') } });
+        app.synth();
+        const bundles = readdirSync(own)
+          .filter((name) => name.startsWith('asset.'))
+          .map((name) => join(own, name, bundleFileName));
+        const worker = bundles.find((file) => readFileSync(file, 'utf8').includes('paymentWindow'));
+
+        expect(worker, "a bundle holding the example registry's payment machine").toBeDefined();
+        expect(readFileSync(worker ?? '', 'utf8')).toContain('checkBudget'); // the approval machine's named actor
+        const { handler } = await import(pathToFileURL(worker ?? '').href);
+        expect(typeof handler).toBe('function');
+      } finally {
+        rmSync(own, { recursive: true, force: true });
+      }
+    }, 60_000);
   });
 });

@@ -54,8 +54,7 @@ export function allStatements(template: Template): { resource: string; type: str
   return found;
 }
 
-export const actionsOf = (statement: Statement): string[] =>
-  Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+export const actionsOf = (statement: Statement): string[] => (Array.isArray(statement.Action) ? statement.Action : [statement.Action]);
 
 /** Each Allow statement of the policies attached to a role, as `action → resource` pairs. */
 export function grantsOf(template: Template, roleLogicalId: string): { action: string; resource: unknown }[] {

@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { tableDefinition } from '../../functions/runtime/resources.ts';
+import { tableDefinition } from '../../runtime/core/resources.ts';
 import { actionsOf, allStatements, grantsOf, logicalId, synthService } from './helpers.ts';
 
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });

@@ -67,8 +67,16 @@ describe('SettleService', () => {
       const { app } = settleApp();
 
       expect(acknowledgements(app)).toEqual([
-        { path: 'SettleStack/Settle/Worker', id: 'AwsSolutions-L1', reason: expect.stringMatching(/^Pinned to nodejs22\.x on purpose: .{40,}/) },
-        { path: 'SettleStack/Settle/Sweeper', id: 'AwsSolutions-L1', reason: expect.stringMatching(/^Pinned to nodejs22\.x on purpose: .{40,}/) },
+        {
+          path: 'SettleStack/Settle/Worker',
+          id: 'AwsSolutions-L1',
+          reason: expect.stringMatching(/^Pinned to nodejs22\.x on purpose: .{40,}/),
+        },
+        {
+          path: 'SettleStack/Settle/Sweeper',
+          id: 'AwsSolutions-L1',
+          reason: expect.stringMatching(/^Pinned to nodejs22\.x on purpose: .{40,}/),
+        },
       ]);
     });
 
@@ -76,8 +84,16 @@ describe('SettleService', () => {
       const { app } = settleApp({ tracing: true });
 
       expect(acknowledgements(app).filter(({ id }) => id.startsWith('AwsSolutions-IAM5'))).toEqual([
-        { path: 'SettleStack/Settle/WorkerRole', id: 'AwsSolutions-IAM5[Resource::*]', reason: expect.stringContaining('do not support resource-level permissions') },
-        { path: 'SettleStack/Settle/SweeperRole', id: 'AwsSolutions-IAM5[Resource::*]', reason: expect.stringContaining('do not support resource-level permissions') },
+        {
+          path: 'SettleStack/Settle/WorkerRole',
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason: expect.stringContaining('do not support resource-level permissions'),
+        },
+        {
+          path: 'SettleStack/Settle/SweeperRole',
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason: expect.stringContaining('do not support resource-level permissions'),
+        },
       ]);
     });
 

@@ -2,13 +2,8 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
-import { environmentVariables } from '../../functions/runtime/config.ts';
-import {
-  deadLetterQueueDefinition,
-  eventQueueDefinition,
-  maxReceiveCount,
-  tableDefinition,
-} from '../../functions/runtime/resources.ts';
+import { environmentVariables } from '../../runtime/core/config.ts';
+import { deadLetterQueueDefinition, eventQueueDefinition, maxReceiveCount, tableDefinition } from '../../runtime/core/resources.ts';
 import { logicalId, synthService } from './helpers.ts';
 
 describe('SettleService', () => {
@@ -156,10 +151,11 @@ describe('SettleService', () => {
     });
 
     it('takes its timeout and memory from the props', () => {
-      synthService({ workerTimeout: Duration.minutes(2), workerMemorySize: 1024 }).template.hasResourceProperties(
-        'AWS::Lambda::Function',
-        { Description: Match.stringLikeRegexp('^Settle worker'), Timeout: 120, MemorySize: 1024 },
-      );
+      synthService({ workerTimeout: Duration.minutes(2), workerMemorySize: 1024 }).template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: Match.stringLikeRegexp('^Settle worker'),
+        Timeout: 120,
+        MemorySize: 1024,
+      });
     });
 
     it('gets the Settle and Powertools environment, and source-mapped stack traces', () => {
@@ -186,9 +182,8 @@ describe('SettleService', () => {
     it('gives the worker and the sweeper only the queue URL each one uses', () => {
       const { template, stack, service } = synthService();
       const variables = (description: RegExp) =>
-        Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
-          description.test(String(fn.Properties.Description)),
-        )?.Properties.Environment.Variables as Record<string, unknown>;
+        Object.values(template.findResources('AWS::Lambda::Function')).find((fn) => description.test(String(fn.Properties.Description)))
+          ?.Properties.Environment.Variables as Record<string, unknown>;
 
       expect(variables(/^Settle worker/)).not.toHaveProperty(environmentVariables.queueUrl);
       expect(variables(/^Settle sweeper/)).toMatchObject({
@@ -339,10 +334,10 @@ describe('SettleService', () => {
         Threshold: 300,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       });
-      synthService({ oldestEventAgeAlarmThreshold: Duration.minutes(15) }).template.hasResourceProperties(
-        'AWS::CloudWatch::Alarm',
-        { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 900 },
-      );
+      synthService({ oldestEventAgeAlarmThreshold: Duration.minutes(15) }).template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Threshold: 900,
+      });
     });
 
     it('exposes each alarm so alarm actions can be added', () => {

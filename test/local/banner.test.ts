@@ -1,20 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { appliedLine, readyBanner, stateText } from '../../functions/local/banner.ts';
-import type { LocalStack } from '../../functions/local/stack.ts';
+import { appliedLine, readyBanner, stateText } from '../../local/banner.ts';
+import type { LocalStack } from '../../local/stack.ts';
 import { registry } from '../../machines/index.ts';
 
 describe('applied line', () => {
   it('prints instance, event, from → to, outcome and whole milliseconds', () => {
-    const line = appliedLine({ instanceKey: 'counter/c1', eventType: 'COUNT', sequenceNumber: '1', from: 'even', to: 'even', outcome: 'resolve', durationMs: 3.4 });
+    const line = appliedLine({
+      instanceKey: 'counter/c1',
+      eventType: 'COUNT',
+      sequenceNumber: '1',
+      from: 'even',
+      to: 'even',
+      outcome: 'resolve',
+      durationMs: 3.4,
+    });
     expect(line).toBe('counter/c1  COUNT  even → even  resolve  3 ms');
   });
 
   it('writes nested and parallel state values readably', () => {
     expect(stateText({ review: 'pending' })).toBe('review.pending');
-    expect(stateText({ checks: { identity: 'waiting', payment: { card: 'authorized' } } })).toBe('checks.(identity.waiting | payment.card.authorized)');
-    expect(appliedLine({ instanceKey: 'a/b', eventType: 'GO', sequenceNumber: '2', from: { step: 'one' }, to: 'done', outcome: 'done', durationMs: 12.6 })).toBe(
-      'a/b  GO  step.one → done  done  13 ms',
+    expect(stateText({ checks: { identity: 'waiting', payment: { card: 'authorized' } } })).toBe(
+      'checks.(identity.waiting | payment.card.authorized)',
     );
+    expect(
+      appliedLine({
+        instanceKey: 'a/b',
+        eventType: 'GO',
+        sequenceNumber: '2',
+        from: { step: 'one' },
+        to: 'done',
+        outcome: 'done',
+        durationMs: 12.6,
+      }),
+    ).toBe('a/b  GO  step.one → done  done  13 ms');
   });
 });
 
@@ -31,7 +49,9 @@ describe('ready banner', () => {
 
     expect(banner).toContain('ready in 412 ms');
     expect(banner).toContain('Machines  counter v1, approval v1, signup v1, payment v1');
-    expect(banner).toContain(`--message-group-id counter/c1 --message-deduplication-id "$(date +%s)-$RANDOM" --message-body '{"type":"COUNT"}'`);
+    expect(banner).toContain(
+      `--message-group-id counter/c1 --message-deduplication-id "$(date +%s)-$RANDOM" --message-body '{"type":"COUNT"}'`,
+    );
     expect(banner).toContain(`--key '{"pk":{"S":"counter/c1"}}'`);
   });
 });

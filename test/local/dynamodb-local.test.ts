@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { createLocalClients } from '../../functions/local/clients.ts';
-import { startDynamoDbLocal } from '../../functions/local/dynamodb-local.ts';
-import { startSqsEmulator } from '../../functions/local/emulators.ts';
-import { provision } from '../../functions/local/provision.ts';
-import { defaultNames, tableDefinition } from '../../functions/runtime/resources.ts';
-import { waitFor } from '../helpers/wait-for.ts';
+import { createLocalClients } from '../../local/clients.ts';
+import { startDynamoDbLocal } from '../../local/dynamodb-local.ts';
+import { startSqsEmulator } from '../../local/emulators.ts';
+import { provision } from '../../local/provision.ts';
+import { defaultNames, tableDefinition } from '../../runtime/core/resources.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 function isRunning(pid: number): boolean {
   try {
@@ -49,7 +49,12 @@ describe('DynamoDB Local', () => {
     }
 
     expect(isRunning(dynamodb.pid)).toBe(false);
-    const after = new DynamoDBClient({ endpoint: dynamodb.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+    const after = new DynamoDBClient({
+      endpoint: dynamodb.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
     await expect(after.send(new DescribeTableCommand({ TableName: defaultNames.table }))).rejects.toThrow(/ECONNREFUSED|connect/);
     after.destroy();
   });
@@ -66,7 +71,9 @@ describe('DynamoDB Local', () => {
   it('dies with the process that started it, even when that process is killed', async () => {
     // Bug: a test runner's SIGTERM skipped the 'exit' hook and left the JVM running. Fix: a watchdog
     // kills the JVM when its stdin (held by the starting process) closes.
-    const holder = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/hold-dynamodb-local.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(process.execPath, ['--import', 'tsx', 'test/support/hold-dynamodb-local.ts'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let output = '';
     holder.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const { pid } = await waitFor(() => (output.includes('\n') ? (JSON.parse(output) as { pid: number }) : undefined), {

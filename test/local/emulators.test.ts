@@ -2,9 +2,9 @@ import { connect } from 'node:net';
 import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localCredentials } from '../../functions/local/clients.ts';
-import { startEmulators } from '../../functions/local/emulators.ts';
-import { startTestEmulators, type TestEmulators } from '../helpers/emulators.ts';
+import { localCredentials } from '../../local/clients.ts';
+import { startEmulators } from '../../local/emulators.ts';
+import { startTestEmulators, type TestEmulators } from '../support/emulators.ts';
 
 let emulators: TestEmulators;
 
@@ -47,7 +47,9 @@ describe('emulators', () => {
   it('give queues URLs on the endpoint itself, so an SDK client configured by AWS_ENDPOINT_URL_SQS reaches them', async () => {
     // Bug: fauxqs's default queue URLs (http://sqs.us-east-1.localhost:<port>/…) made SDK v3 send to an
     // unresolvable host (ENOTFOUND). Fix: the store builds URLs from the request's host.
-    const { QueueUrl } = await emulators.clients.sqs.send(new CreateQueueCommand({ QueueName: 'by-env.fifo', Attributes: { FifoQueue: 'true' } }));
+    const { QueueUrl } = await emulators.clients.sqs.send(
+      new CreateQueueCommand({ QueueName: 'by-env.fifo', Attributes: { FifoQueue: 'true' } }),
+    );
     expect(QueueUrl).toBe(`${emulators.sqsEndpoint}/000000000000/by-env.fifo`);
 
     const previous = process.env.AWS_ENDPOINT_URL_SQS;
@@ -55,7 +57,12 @@ describe('emulators', () => {
     const fromEnvironment = new SQSClient({ region: 'us-east-1', credentials: localCredentials, maxAttempts: 1 });
     try {
       await fromEnvironment.send(
-        new SendMessageCommand({ QueueUrl, MessageBody: '{"type":"COUNT"}', MessageGroupId: 'counter/env', MessageDeduplicationId: 'env-1' }),
+        new SendMessageCommand({
+          QueueUrl,
+          MessageBody: '{"type":"COUNT"}',
+          MessageGroupId: 'counter/env',
+          MessageDeduplicationId: 'env-1',
+        }),
       );
       const { Messages = [] } = await fromEnvironment.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 0 }));
       expect(Messages.map((message) => message.Body)).toEqual(['{"type":"COUNT"}']);

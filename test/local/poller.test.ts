@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startPoller, type BatchReport, type Poller, type PollerOptions } from '../../functions/local/poller.ts';
-import { provision, type ProvisionedResources } from '../../functions/local/provision.ts';
-import { maxReceiveCount } from '../../functions/runtime/resources.ts';
-import { recordingLogger, startTestEmulators, uniqueNames, type TestEmulators } from '../helpers/emulators.ts';
-import { peek, queueCounts, sendEvents } from '../helpers/sqs.ts';
-import { deferred, waitFor } from '../helpers/wait-for.ts';
+import { startPoller, type BatchReport, type Poller, type PollerOptions } from '../../local/poller.ts';
+import { provision, type ProvisionedResources } from '../../local/provision.ts';
+import { maxReceiveCount } from '../../runtime/core/resources.ts';
+import { recordingLogger, startTestEmulators, uniqueNames, type TestEmulators } from '../support/emulators.ts';
+import { peek, queueCounts, sendEvents } from '../support/sqs.ts';
+import { deferred, waitFor } from '../support/wait-for.ts';
 
 let emulators: TestEmulators;
 const pollers: Poller[] = [];
@@ -149,10 +149,13 @@ describe('poller', () => {
     // Assess
     expect(redelivery.attributes.SequenceNumber).toBe(failing!.sequenceNumber);
     expect(deliveries.filter((r) => r.messageId === succeeding!.messageId)).toHaveLength(1);
-    await waitFor(async () => {
-      const counts = await queueCounts(emulators.clients.sqs, resources.queueUrl);
-      return counts.visible === 0 && counts.inFlight === 0;
-    }, { description: 'the queue empty once the redelivery succeeded' });
+    await waitFor(
+      async () => {
+        const counts = await queueCounts(emulators.clients.sqs, resources.queueUrl);
+        return counts.visible === 0 && counts.inFlight === 0;
+      },
+      { description: 'the queue empty once the redelivery succeeded' },
+    );
     expect(reports.some((report) => report.outcome === 'partial' && report.failed.includes(failing!.messageId))).toBe(true);
   });
 

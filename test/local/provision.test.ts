@@ -1,15 +1,15 @@
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localWorkerTimeoutSeconds, provision, tableInput } from '../../functions/local/provision.ts';
+import { localWorkerTimeoutSeconds, provision, tableInput } from '../../local/provision.ts';
 import {
   deadLetterQueueDefinition,
   defaultNames,
   eventQueueDefinition,
   maxReceiveCount,
   tableDefinition,
-} from '../../functions/runtime/resources.ts';
-import { startTestEmulators, uniqueNames, type TestEmulators } from '../helpers/emulators.ts';
+} from '../../runtime/core/resources.ts';
+import { startTestEmulators, uniqueNames, type TestEmulators } from '../support/emulators.ts';
 
 let emulators: TestEmulators;
 
@@ -21,7 +21,9 @@ afterAll(async () => {
 });
 
 async function queueAttributes(queueUrl: string): Promise<Record<string, string>> {
-  const { Attributes = {} } = await emulators.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }));
+  const { Attributes = {} } = await emulators.clients.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }),
+  );
   return Attributes;
 }
 
@@ -107,7 +109,15 @@ describe('provision', () => {
     // fauxqs cannot change DeduplicationScope / FifoThroughputLimit later, so they match here.
     const names = uniqueNames('converge');
     await emulators.clients.sqs.send(
-      new CreateQueueCommand({ QueueName: names.queue, Attributes: { FifoQueue: 'true', VisibilityTimeout: '5', DeduplicationScope: 'messageGroup', FifoThroughputLimit: 'perMessageGroupId' } }),
+      new CreateQueueCommand({
+        QueueName: names.queue,
+        Attributes: {
+          FifoQueue: 'true',
+          VisibilityTimeout: '5',
+          DeduplicationScope: 'messageGroup',
+          FifoThroughputLimit: 'perMessageGroupId',
+        },
+      }),
     );
 
     const resources = await run({ names, workerTimeoutSeconds: 20 });

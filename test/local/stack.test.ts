@@ -1,17 +1,22 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { startEmulators } from '../../functions/local/emulators.ts';
-import { startLocalStack, type AppliedEvent } from '../../functions/local/stack.ts';
+import { startEmulators } from '../../local/emulators.ts';
+import { startLocalStack, type AppliedEvent } from '../../local/stack.ts';
 import { registry } from '../../machines/index.ts';
-import { recordingLogger } from '../helpers/emulators.ts';
-import { sendEvents } from '../helpers/sqs.ts';
-import { waitFor } from '../helpers/wait-for.ts';
+import { recordingLogger } from '../support/emulators.ts';
+import { sendEvents } from '../support/sqs.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 describe('local stack', () => {
   it('runs an event through the real worker: applied, reported and saved', async () => {
     // Prepare
     const applied: AppliedEvent[] = [];
-    const stack = await startLocalStack({ registry, onApplied: (event) => applied.push(event), logger: recordingLogger(), poller: { waitTimeSeconds: 1 } });
+    const stack = await startLocalStack({
+      registry,
+      onApplied: (event) => applied.push(event),
+      logger: recordingLogger(),
+      poller: { waitTimeSeconds: 1 },
+    });
     try {
       // Act
       const [sent] = await sendEvents(stack.clients.sqs, stack.queueUrl, [{ group: 'counter/stack-1', body: '{"type":"COUNT"}' }]);
@@ -30,7 +35,12 @@ describe('local stack', () => {
   });
 
   it('exposes its settings as the environment and config the worker reads', async () => {
-    const stack = await startLocalStack({ handler: () => async () => ({ batchItemFailures: [] }), sweeper: null, logger: recordingLogger(), poller: { waitTimeSeconds: 1 } });
+    const stack = await startLocalStack({
+      handler: () => async () => ({ batchItemFailures: [] }),
+      sweeper: null,
+      logger: recordingLogger(),
+      poller: { waitTimeSeconds: 1 },
+    });
     try {
       expect(stack.env).toMatchObject({
         AWS_REGION: 'us-east-1',
@@ -40,7 +50,12 @@ describe('local stack', () => {
         SETTLE_QUEUE_URL: stack.queueUrl,
         SETTLE_DLQ_URL: stack.deadLetterQueueUrl,
       });
-      expect(stack.config).toMatchObject({ tableName: stack.tableName, queueUrl: stack.queueUrl, deadLetterQueueUrl: stack.deadLetterQueueUrl, maxReceiveCount: 5 });
+      expect(stack.config).toMatchObject({
+        tableName: stack.tableName,
+        queueUrl: stack.queueUrl,
+        deadLetterQueueUrl: stack.deadLetterQueueUrl,
+        maxReceiveCount: 5,
+      });
     } finally {
       await stack.stop();
     }
@@ -73,7 +88,12 @@ describe('local stack', () => {
   });
 
   it('stop() frees its ports and a failed start leaves nothing running', async () => {
-    const stack = await startLocalStack({ handler: () => async () => ({ batchItemFailures: [] }), sweeper: null, logger: recordingLogger(), poller: { waitTimeSeconds: 1 } });
+    const stack = await startLocalStack({
+      handler: () => async () => ({ batchItemFailures: [] }),
+      sweeper: null,
+      logger: recordingLogger(),
+      poller: { waitTimeSeconds: 1 },
+    });
     const ports = { sqsPort: Number(new URL(stack.endpoints.sqs).port), dynamodbPort: Number(new URL(stack.endpoints.dynamodb).port) };
     await stack.stop();
 
@@ -83,7 +103,13 @@ describe('local stack', () => {
     await standIn.stop();
 
     // … and has released the SQS port it had taken.
-    const again = await startLocalStack({ ...ports, handler: () => async () => ({ batchItemFailures: [] }), sweeper: null, logger: recordingLogger(), poller: { waitTimeSeconds: 1 } });
+    const again = await startLocalStack({
+      ...ports,
+      handler: () => async () => ({ batchItemFailures: [] }),
+      sweeper: null,
+      logger: recordingLogger(),
+      poller: { waitTimeSeconds: 1 },
+    });
     await again.stop();
   });
 });

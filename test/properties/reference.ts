@@ -15,7 +15,7 @@
  * everything Settle adds (restore, settle detection, retries, batching, storage) is what is checked.
  *
  * Durable timers are modelled from the `xstate.raise` (with a delay) and `xstate.cancel` actions that
- * `transition()` returns, and delivered by a `settle.wake` as DESIGN §5 specifies: every pending timer
+ * `transition()` returns, and delivered by a `settle.wake` as docs/DESIGN.md ("Timers") describes: every pending timer
  * due by the worker's own clock (`fireAt <= now`; what the wake-up says is not trusted), earliest first.
  */
 import {
@@ -27,8 +27,8 @@ import {
   type AnyStateMachine,
   type EventObject,
 } from 'xstate';
-import { defineRegistry } from '../../functions/runtime/registry.ts';
-import type { SettleEventMeta } from '../../functions/runtime/event.ts';
+import { defineRegistry } from '../../runtime/core/registry.ts';
+import type { SettleEventMeta } from '../../runtime/core/event.ts';
 import { registry as exampleRegistry } from '../../machines/index.ts';
 import type { VerificationEmail } from '../../machines/signup.ts';
 
@@ -79,14 +79,23 @@ export function actorCallKey(name: string, input: unknown): string {
  */
 export function createPropertyRegistry(runs: Map<string, number>, stall: StallSwitch = { hangAfter: undefined }) {
   return defineRegistry({
-    counter: { ...exampleRegistry.counter, machine: exampleRegistry.counter.machine.provide({ actors: { step: asPromiseActor<number, { count: number }>('step', runs, stall) } }) },
+    counter: {
+      ...exampleRegistry.counter,
+      machine: exampleRegistry.counter.machine.provide({
+        actors: { step: asPromiseActor<number, { count: number }>('step', runs, stall) },
+      }),
+    },
     approval: {
       ...exampleRegistry.approval,
-      machine: exampleRegistry.approval.machine.provide({ actors: { checkBudget: asPromiseActor<{ withinBudget: boolean }, { document: string }>('checkBudget', runs, stall) } }),
+      machine: exampleRegistry.approval.machine.provide({
+        actors: { checkBudget: asPromiseActor<{ withinBudget: boolean }, { document: string }>('checkBudget', runs, stall) },
+      }),
     },
     signup: {
       ...exampleRegistry.signup,
-      machine: exampleRegistry.signup.machine.provide({ actors: { sendVerificationEmail: asPromiseActor<{ messageId: string }, VerificationEmail>('sendVerificationEmail', runs, stall) } }),
+      machine: exampleRegistry.signup.machine.provide({
+        actors: { sendVerificationEmail: asPromiseActor<{ messageId: string }, VerificationEmail>('sendVerificationEmail', runs, stall) },
+      }),
     },
     payment: exampleRegistry.payment,
   });
@@ -134,15 +143,21 @@ export class ReferenceInstance {
     this.step({ ...event, settle: meta } as EventObject);
   }
 
-  /** A `settle.wake`: delivers the timers due by the clock, earliest first, unless an earlier one cancelled them. */
-  wake(): void {
-    this.started();
+  /**
+   * A `settle.wake`: delivers the timers due by the clock, earliest first, unless an earlier one cancelled
+   * them. Returns how many it delivered: a wake-up that delivers none is recorded nowhere.
+   */
+  wake(): number {
+    if (!this.snapshot) return 0; // an instance that never received an event has no timers
     const due = [...this.timers.values()].filter((timer) => timer.fireAt <= this.now).sort((a, b) => a.fireAt - b.fireAt);
+    let delivered = 0;
     for (const timer of due) {
       if (this.timers.get(timer.id) !== timer) continue;
       this.timers.delete(timer.id);
+      delivered += 1;
       if (this.snapshot?.status === 'active') this.step(timer.event);
     }
+    return delivered;
   }
 
   /** The persisted snapshot, as plain JSON (what the worker stores after a round trip). */
@@ -198,7 +213,11 @@ export class ReferenceInstance {
       const input = (child as unknown as { options: { input: unknown } }).options.input;
       this.actorCalls.push(actorCallKey(String(child.src), input));
       const result = model(input);
-      this.step('error' in result ? { type: `xstate.error.actor.${id}`, error: result.error, actorId: id } as EventObject : { type: `xstate.done.actor.${id}`, output: result.output, actorId: id } as EventObject);
+      this.step(
+        'error' in result
+          ? ({ type: `xstate.error.actor.${id}`, error: result.error, actorId: id } as EventObject)
+          : ({ type: `xstate.done.actor.${id}`, output: result.output, actorId: id } as EventObject),
+      );
     }
     throw new Error(`The reference did not settle instance ${this.instanceKey} within 100 actor answers.`);
   }

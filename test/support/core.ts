@@ -1,8 +1,8 @@
-import { MemoryDeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
-import { MemoryStore } from '../../functions/runtime/memory-store.ts';
-import type { AppliedEvent, WorkerCore } from '../../functions/runtime/process-batch.ts';
-import type { MachineRegistry } from '../../functions/runtime/registry.ts';
-import type { InstanceRecord, InstanceStore } from '../../functions/runtime/store.ts';
+import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
+import { MemoryStore } from '../../runtime/memory/memory-store.ts';
+import type { AppliedEvent, WorkerCore } from '../../runtime/core/process-batch.ts';
+import type { MachineRegistry } from '../../runtime/core/registry.ts';
+import type { InstanceRecord, InstanceStore } from '../../runtime/core/store.ts';
 
 /** The worker core over in-memory ports at a fixed time, and what it reports. */
 export function makeCore(registry: MachineRegistry, overrides: Partial<WorkerCore> = {}) {
@@ -23,7 +23,10 @@ export function makeCore(registry: MachineRegistry, overrides: Partial<WorkerCor
 }
 
 /** A constant settle budget. */
-export const budget = (ms = 5_000) => () => ms;
+export const budget =
+  (ms = 5_000) =>
+  () =>
+    ms;
 
 /** The stored instance, which must exist. */
 export async function stored(store: InstanceStore, pk: string): Promise<InstanceRecord> {

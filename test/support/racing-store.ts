@@ -1,5 +1,5 @@
-import { VersionConflictError } from '../../functions/runtime/errors.ts';
-import type { InstanceStore } from '../../functions/runtime/store.ts';
+import { VersionConflictError } from '../../runtime/core/errors.ts';
+import type { InstanceStore } from '../../runtime/core/store.ts';
 
 /**
  * A store over `shared` whose first two reads wait for each other, so two workers read the same version

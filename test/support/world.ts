@@ -1,10 +1,11 @@
 import type { SQSBatchResponse } from 'aws-lambda';
-import { MemoryDeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
-import { MemoryStore } from '../../functions/runtime/memory-store.ts';
-import { processBatch, type AppliedEvent } from '../../functions/runtime/process-batch.ts';
-import type { MachineRegistry } from '../../functions/runtime/registry.ts';
-import type { InstanceRecord } from '../../functions/runtime/store.ts';
-import { MemoryWakeQueue, sweep, wakeEvent } from '../../functions/runtime/sweep.ts';
+import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
+import { MemoryStore } from '../../runtime/memory/memory-store.ts';
+import { processBatch, type AppliedEvent } from '../../runtime/core/process-batch.ts';
+import type { MachineRegistry } from '../../runtime/core/registry.ts';
+import type { InstanceRecord } from '../../runtime/core/store.ts';
+import { sweep, wakeEvent } from '../../runtime/core/sweep.ts';
+import { MemoryWakeQueue } from '../../runtime/memory/memory-queues.ts';
 import { fifoRecord, sequence } from './records.ts';
 
 /**

@@ -1,8 +1,10 @@
 import { SendMessageCommand, type SendMessageCommandInput, type SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import { deadLetterMessageAttributes, MemoryDeadLetterQueue, SqsDeadLetterQueue, type DeadLetter } from '../../functions/runtime/dead-letters.ts';
-import { PermanentError, RetryableError } from '../../functions/runtime/errors.ts';
-import { isValidGroupId } from '../../functions/runtime/instance-key.ts';
+import { deadLetterMessageAttributes, type DeadLetter } from '../../runtime/core/dead-letters.ts';
+import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
+import { SqsDeadLetterQueue } from '../../runtime/aws/sqs-dead-letters.ts';
+import { PermanentError, RetryableError } from '../../runtime/core/errors.ts';
+import { isValidGroupId } from '../../runtime/core/instance-key.ts';
 
 const queueUrl = 'https://sqs.eu-west-1.amazonaws.com/000000000000/settle-events-dlq.fifo';
 
@@ -50,7 +52,9 @@ describe('deadLetterMessageAttributes', () => {
   });
 
   it("writes '-' for an empty value, which SQS would refuse as an attribute", () => {
-    const attributes = deadLetterMessageAttributes(letter({ groupId: '', sequenceNumber: '', error: new PermanentError('invalid-instance-key', '') }));
+    const attributes = deadLetterMessageAttributes(
+      letter({ groupId: '', sequenceNumber: '', error: new PermanentError('invalid-instance-key', '') }),
+    );
 
     expect(attributes['settle-group']).toEqual({ DataType: 'String', StringValue: '-' });
     expect(attributes['settle-sequence-number']).toEqual({ DataType: 'String', StringValue: '-' });

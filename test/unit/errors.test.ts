@@ -8,7 +8,7 @@ import {
   SettleError,
   SettleTimeoutError,
   VersionConflictError,
-} from '../../functions/runtime/errors.ts';
+} from '../../runtime/core/errors.ts';
 
 describe('PermanentError and RetryableError', () => {
   it('carry their kind, code, message, instance key and class name', () => {
@@ -17,8 +17,20 @@ describe('PermanentError and RetryableError', () => {
 
     expect(permanent).toBeInstanceOf(SettleError);
     expect(permanent).toBeInstanceOf(Error);
-    expect(permanent).toMatchObject({ kind: 'permanent', code: 'unknown-machine', message: "No machine named 'invoice'.", instanceKey: 'invoice/i1', name: 'PermanentError' });
-    expect(retryable).toMatchObject({ kind: 'retryable', code: 'storage-unavailable', message: 'DynamoDB did not answer.', instanceKey: 'counter/c1', name: 'RetryableError' });
+    expect(permanent).toMatchObject({
+      kind: 'permanent',
+      code: 'unknown-machine',
+      message: "No machine named 'invoice'.",
+      instanceKey: 'invoice/i1',
+      name: 'PermanentError',
+    });
+    expect(retryable).toMatchObject({
+      kind: 'retryable',
+      code: 'storage-unavailable',
+      message: 'DynamoDB did not answer.',
+      instanceKey: 'counter/c1',
+      name: 'RetryableError',
+    });
   });
 
   it('keep the cause they are given, and show none when given none', () => {
@@ -42,7 +54,13 @@ describe('VersionConflictError', () => {
     const error = new VersionConflictError('approval/a1', 3, cause);
 
     expect(error).toBeInstanceOf(RetryableError);
-    expect(error).toMatchObject({ kind: 'retryable', code: 'version-conflict', instanceKey: 'approval/a1', expectedVersion: 3, name: 'VersionConflictError' });
+    expect(error).toMatchObject({
+      kind: 'retryable',
+      code: 'version-conflict',
+      instanceKey: 'approval/a1',
+      expectedVersion: 3,
+      name: 'VersionConflictError',
+    });
     expect(error.cause).toBe(cause);
     expect(error.message).toBe(
       'Instance approval/a1 was saved by another worker after it was read at version 3; the batch is retried from a fresh read. ' +
@@ -67,7 +85,9 @@ describe('SettleTimeoutError', () => {
     expect(error.message).toContain(
       `Instance approval/a1 did not settle within 4000 ms after event 'SUBMIT' (it rests in {"review":{"legal":"pending","finance":"checking"}}). `,
     );
-    expect(error.message).toContain("Tag every state where the machine waits for the outside with 'resolve' or 'reject', make invoked work finish sooner, or raise the ");
+    expect(error.message).toContain(
+      "Tag every state where the machine waits for the outside with 'resolve' or 'reject', make invoked work finish sooner, or raise the ",
+    );
     expect(error.message).toMatch(/worker timeout\.$/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PermanentError } from '../../functions/runtime/errors.ts';
-import { idempotencyKeyOf, maxEventBytes, maxShownTypeLength, parseMessage, shownType } from '../../functions/runtime/event.ts';
+import { PermanentError } from '../../runtime/core/errors.ts';
+import { idempotencyKeyOf, maxEventBytes, maxShownTypeLength, parseMessage, shownType } from '../../runtime/core/event.ts';
 
 const key = 'approval/a1';
 
@@ -61,7 +61,9 @@ describe('parseMessage', () => {
     expect(error.code).toBe('invalid-json');
     expect(error.kind).toBe('permanent');
     expect(error.instanceKey).toBe(key);
-    expect(error.message).toMatch(/^The message body for instance approval\/a1 is not JSON \(.*Unexpected token.*\)\. Send the event as a JSON object, e\.g\. \{"type":"APPROVE"\}\.$/);
+    expect(error.message).toMatch(
+      /^The message body for instance approval\/a1 is not JSON \(.*Unexpected token.*\)\. Send the event as a JSON object, e\.g\. \{"type":"APPROVE"\}\.$/,
+    );
     expect(error.cause).toBeInstanceOf(SyntaxError);
   });
 
@@ -96,7 +98,10 @@ describe('parseMessage', () => {
   });
 
   it('reads a settle.wake body with a whole-number wakeAt as a wake-up', () => {
-    expect(parseMessage('{"type":"settle.wake","wakeAt":1795428000000}', 'payment/p1')).toEqual({ kind: 'wake', wakeAt: 1_795_428_000_000 });
+    expect(parseMessage('{"type":"settle.wake","wakeAt":1795428000000}', 'payment/p1')).toEqual({
+      kind: 'wake',
+      wakeAt: 1_795_428_000_000,
+    });
     expect(parseMessage('{"type":"settle.wake","wakeAt":0}', 'payment/p1')).toEqual({ kind: 'wake', wakeAt: 0 });
   });
 
@@ -170,7 +175,10 @@ describe('shownType', () => {
 
 describe('idempotencyKeyOf', () => {
   it('returns the key Settle attached to a delivered event', () => {
-    const event = { type: 'PAY', settle: { instanceKey: 'payment/p1', sequenceNumber: '18000000000000000001', idempotencyKey: 'payment/p1#18000000000000000001' } };
+    const event = {
+      type: 'PAY',
+      settle: { instanceKey: 'payment/p1', sequenceNumber: '18000000000000000001', idempotencyKey: 'payment/p1#18000000000000000001' },
+    };
 
     expect(idempotencyKeyOf(event)).toBe('payment/p1#18000000000000000001');
   });

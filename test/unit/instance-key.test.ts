@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PermanentError } from '../../functions/runtime/errors.ts';
-import { isValidGroupId, maxInstanceKeyLength, parseInstanceKey } from '../../functions/runtime/instance-key.ts';
+import { PermanentError } from '../../runtime/core/errors.ts';
+import { isValidGroupId, maxInstanceKeyLength, parseInstanceKey } from '../../runtime/core/instance-key.ts';
 
 const fix =
   "Send the event with --message-group-id <machine>/<instanceId>, e.g. counter/c1 (machine: lowercase letters, digits and '-'; at most 128 characters in all).";
@@ -21,7 +21,11 @@ function rejectionOf(groupId: string | undefined): PermanentError {
 describe('parseInstanceKey', () => {
   it('splits a group id at its first slash into machine and instance id', () => {
     expect(parseInstanceKey('counter/c1')).toEqual({ key: 'counter/c1', machine: 'counter', instanceId: 'c1' });
-    expect(parseInstanceKey('order-v2/2026/11/o-17')).toEqual({ key: 'order-v2/2026/11/o-17', machine: 'order-v2', instanceId: '2026/11/o-17' });
+    expect(parseInstanceKey('order-v2/2026/11/o-17')).toEqual({
+      key: 'order-v2/2026/11/o-17',
+      machine: 'order-v2',
+      instanceId: '2026/11/o-17',
+    });
     expect(parseInstanceKey('a/b')).toEqual({ key: 'a/b', machine: 'a', instanceId: 'b' });
   });
 

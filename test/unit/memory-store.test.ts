@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { VersionConflictError } from '../../functions/runtime/errors.ts';
-import { MemoryStore } from '../../functions/runtime/memory-store.ts';
-import type { InstanceRecord } from '../../functions/runtime/store.ts';
+import { VersionConflictError } from '../../runtime/core/errors.ts';
+import { MemoryStore } from '../../runtime/memory/memory-store.ts';
+import type { InstanceRecord } from '../../runtime/core/store.ts';
 
 const at = '2026-11-23T10:00:00.000Z';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
-import { defineRegistry } from '../../functions/runtime/registry.ts';
+import { defineRegistry } from '../../runtime/core/registry.ts';
 
 const machine = createMachine({ id: 'm', initial: 'idle', states: { idle: { tags: ['resolve'] } } });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, setup, toPromise, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
-import { activeStatePaths, isSettled, settledOutcome } from '../../functions/runtime/settled.ts';
+import { activeStatePaths, isSettled, settledOutcome } from '../../runtime/core/settled.ts';
 
 /** A document review: two regions that rest independently; `legal` can end in a final state under a `reject` tag. */
 const review = setup({}).createMachine({
@@ -82,7 +82,9 @@ describe('isSettled', () => {
   });
 
   it('takes a done or failed machine as settled, whatever state it stopped in', async () => {
-    const done = createActor(setup({}).createMachine({ id: 'once', initial: 'end', states: { end: { type: 'final' } } })).start().getSnapshot();
+    const done = createActor(setup({}).createMachine({ id: 'once', initial: 'end', states: { end: { type: 'final' } } }))
+      .start()
+      .getSnapshot();
 
     expect(done.status).toBe('done');
     expect(isSettled(done)).toBe(true);
@@ -95,7 +97,9 @@ describe('isSettled', () => {
 
 describe('settledOutcome', () => {
   it('is done for a machine that reached its final state, and error for one that failed', async () => {
-    const done = createActor(setup({}).createMachine({ id: 'once', initial: 'end', states: { end: { type: 'final' } } })).start().getSnapshot();
+    const done = createActor(setup({}).createMachine({ id: 'once', initial: 'end', states: { end: { type: 'final' } } }))
+      .start()
+      .getSnapshot();
 
     expect(settledOutcome(done)).toBe('done');
     expect(settledOutcome(await erroredSnapshot())).toBe('error');
@@ -123,6 +127,9 @@ describe('activeStatePaths', () => {
   it('gives each active state as a dot path from the root, one per region', () => {
     expect(activeStatePaths(snapshotAfter(review, []))).toEqual(['drafting']);
     expect(activeStatePaths(snapshotAfter(review, ['PARK']))).toEqual(['parked.shelf']);
-    expect(activeStatePaths(snapshotAfter(review, ['SUBMIT', 'LEGAL_VETO']))).toEqual(['review.legal.vetoed.closed', 'review.finance.checking']);
+    expect(activeStatePaths(snapshotAfter(review, ['SUBMIT', 'LEGAL_VETO']))).toEqual([
+      'review.legal.vetoed.closed',
+      'review.finance.checking',
+    ]);
   });
 });

@@ -1,0 +1,111 @@
+/**
+ * The worker as a Lambda handler over an SQS FIFO event source with `reportBatchItemFailures`: the
+ * worker core over DynamoDB and the SQS dead-letter queue.
+ *
+ * @example
+ * // src/worker.ts, given to SettleService as `workerEntry`:
+ * export const handler = lambdaHandler(registry);
+ * // The local stack runs createWorkerHandler(...) behind a poller that behaves like Lambda's.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { configFromEnvironment, type SettleConfig } from '../core/config.ts';
+import type { DeadLetterQueue } from '../core/dead-letters.ts';
+import type { Logger as CoreLogger } from '../core/logger.ts';
+import { processBatch, type AppliedEvent, type WorkerCore } from '../core/process-batch.ts';
+import type { MachineRegistry } from '../core/registry.ts';
+import type { InstanceStore } from '../core/store.ts';
+import { DynamoStore, createDocumentClient } from './dynamo-store.ts';
+import { powertoolsLogger } from './powertools.ts';
+import { SqsDeadLetterQueue } from './sqs-dead-letters.ts';
+
+export type WorkerContext = Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>;
+export type WorkerHandler = (event: SQSEvent, context: WorkerContext) => Promise<SQSBatchResponse>;
+export type { AppliedEvent };
+
+export interface WorkerOptions {
+  readonly config: SettleConfig;
+  /** The machines this worker runs. */
+  readonly registry: MachineRegistry;
+  /** @default a client from the SDK's standard settings */
+  readonly sqs?: SQSClient;
+  /** @default a client from the SDK's standard settings */
+  readonly dynamo?: DynamoDBDocumentClient;
+  /** @default DynamoStore on `config.tableName` */
+  readonly store?: InstanceStore;
+  /** @default the SQS queue at `config.deadLetterQueueUrl` */
+  readonly deadLetters?: DeadLetterQueue;
+  /** @default Date.now */
+  readonly now?: () => number;
+  readonly onApplied?: WorkerCore['onApplied'];
+  readonly onDeadLettered?: WorkerCore['onDeadLettered'];
+  /** @default silent */
+  readonly logger?: CoreLogger;
+  /** Powertools metrics, flushed after each batch. @default none */
+  readonly metrics?: Metrics;
+}
+
+export function createWorkerHandler(options: WorkerOptions): WorkerHandler {
+  const { config, metrics } = options;
+  const core: WorkerCore = {
+    registry: options.registry,
+    store: options.store ?? new DynamoStore(config.tableName, options.dynamo ?? createDocumentClient()),
+    deadLetters: options.deadLetters ?? new SqsDeadLetterQueue(config.deadLetterQueueUrl, options.sqs ?? new SQSClient({})),
+    now: options.now ?? Date.now,
+    maxReceiveCount: config.maxReceiveCount,
+    wakeShards: config.wakeShards,
+    historyLimit: config.historyLimit,
+    eventTimeoutMs: config.eventTimeoutMs,
+    logger: options.logger,
+    onApplied: (event) => {
+      metrics?.addMetric(event.outcome === 'ignored' ? 'EventsIgnored' : 'EventsApplied', MetricUnit.Count, 1);
+      options.onApplied?.(event);
+    },
+    onDeadLettered: (letter) => {
+      metrics?.addMetric('EventsDeadLettered', MetricUnit.Count, 1);
+      options.logger?.error('Event moved to the dead-letter queue', {
+        messageId: letter.messageId,
+        group: letter.groupId,
+        sequenceNumber: letter.sequenceNumber,
+        code: letter.error.code,
+        reason: letter.error.message,
+      });
+      options.onDeadLettered?.(letter);
+    },
+  };
+  return async (event, context) => {
+    try {
+      const response = await processBatch(event.Records, core, () =>
+        Math.max(0, context.getRemainingTimeInMillis() - config.settleMarginMs),
+      );
+      metrics?.addMetric('RecordsRetried', MetricUnit.Count, response.batchItemFailures.length);
+      return response;
+    } finally {
+      metrics?.publishStoredMetrics();
+    }
+  };
+}
+
+/**
+ * A Lambda entry point over `registry`: settings from the environment, Powertools logs and metrics,
+ * clients made once per Lambda instance on first use.
+ *
+ * @example
+ * // my-worker.ts, given to SettleService as `workerEntry`:
+ * export const handler = lambdaHandler(defineRegistry({ orders: { machine: orderMachine, version: 1 } }));
+ */
+export function lambdaHandler(registry: MachineRegistry): WorkerHandler {
+  let handle: WorkerHandler | undefined;
+  return (event, context) => {
+    handle ??= createWorkerHandler({
+      config: configFromEnvironment(),
+      registry,
+      logger: powertoolsLogger(new Logger({ serviceName: 'settle' })),
+      metrics: new Metrics({ namespace: 'Settle', serviceName: 'settle' }),
+    });
+    return handle(event, context);
+  };
+}

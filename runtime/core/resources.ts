@@ -1,0 +1,88 @@
+/**
+ * The one definition of Settle's queue, dead-letter queue and table.
+ *
+ * The CDK construct (`infra/`) and the local stack (`local/`) both build their
+ * resources from these values, so what runs on a laptop cannot drift from what is deployed.
+ * Plain data only: no SDK and no CDK in this file.
+ */
+
+/** Default names. The local stack uses them as is; the CDK stack lets CloudFormation name resources. */
+export const defaultNames = {
+  queue: 'settle-events.fifo',
+  deadLetterQueue: 'settle-events-dlq.fifo',
+  table: 'settle-instances',
+} as const;
+
+/** Default worker timeout; the queue's visibility timeout is derived from it. */
+export const defaultWorkerTimeoutSeconds = 30;
+
+/** After this many receives SQS moves a record to the DLQ; the worker DLQs it itself on the last one. */
+export const maxReceiveCount = 5;
+
+/** AWS's guidance for an SQS event source: visibility timeout at least 6 × the function timeout. */
+export const visibilityTimeoutFactor = 6;
+
+export interface QueueDefinition {
+  readonly fifo: true;
+  readonly contentBasedDeduplication: false;
+  /** High-throughput FIFO: deduplication and throughput limits apply per message group. */
+  readonly deduplicationScope: 'messageGroup';
+  readonly fifoThroughputLimit: 'perMessageGroupId';
+  readonly visibilityTimeoutSeconds: number;
+  readonly retentionPeriodSeconds: number;
+  readonly receiveMessageWaitTimeSeconds: number;
+  /** 256 KiB, the SQS maximum. The worker rejects larger events before they reach a machine. */
+  readonly maximumMessageSizeBytes: number;
+}
+
+/** The events queue: one message group per machine instance. */
+export function eventQueueDefinition(workerTimeoutSeconds = defaultWorkerTimeoutSeconds): QueueDefinition {
+  if (!Number.isInteger(workerTimeoutSeconds) || workerTimeoutSeconds < 1 || workerTimeoutSeconds > 900) {
+    throw new RangeError(`workerTimeoutSeconds must be a whole number from 1 to 900 (Lambda's limit), got ${workerTimeoutSeconds}`);
+  }
+  return {
+    fifo: true,
+    contentBasedDeduplication: false,
+    deduplicationScope: 'messageGroup',
+    fifoThroughputLimit: 'perMessageGroupId',
+    visibilityTimeoutSeconds: Math.min(workerTimeoutSeconds * visibilityTimeoutFactor, 43_200),
+    retentionPeriodSeconds: 4 * 24 * 3600,
+    receiveMessageWaitTimeSeconds: 20,
+    maximumMessageSizeBytes: 262_144,
+  };
+}
+
+/** The dead-letter queue: FIFO (a FIFO queue's DLQ must be FIFO), kept for the SQS maximum of 14 days. */
+export const deadLetterQueueDefinition = {
+  fifo: true,
+  contentBasedDeduplication: false,
+  retentionPeriodSeconds: 14 * 24 * 3600,
+  maximumMessageSizeBytes: 262_144,
+  maxReceiveCount,
+} as const;
+
+/** The instance table: one item per instance under `pk`, plus a sparse index of instances with timers due. */
+export const tableDefinition = {
+  partitionKey: { name: 'pk', type: 'S' },
+  billingMode: 'PAY_PER_REQUEST',
+  dueIndex: {
+    name: 'due',
+    partitionKey: { name: 'wakeShard', type: 'S' },
+    sortKey: { name: 'wakeAt', type: 'N' },
+    projection: 'KEYS_ONLY',
+  },
+  /** Due-index shards: spreads the sparse index over partitions; the sweeper queries each. */
+  wakeShards: 8,
+} as const;
+
+/** Message attributes the worker sets on a record it moves to the DLQ. */
+export const deadLetterAttributes = {
+  error: 'settle-error',
+  reason: 'settle-reason',
+  group: 'settle-group',
+  sequenceNumber: 'settle-sequence-number',
+  messageId: 'settle-message-id',
+} as const;
+
+/** The runtime's own event types. The outside may not send `xstate.*` or `settle.*`. */
+export const wakeEventType = 'settle.wake';

@@ -1,0 +1,75 @@
+import type { PermanentCode } from './errors.ts';
+import type { MachineState } from './instance.ts';
+import type { Outcome } from './settled.ts';
+
+/** One line of an instance's bounded event history. */
+export interface HistoryEntry {
+  /** The SQS `SequenceNumber` of the event, as SQS wrote it. */
+  readonly seq: string;
+  /** The event type, cut to 128 characters; for a wake-up, the types of the timers it delivered. */
+  readonly type: string;
+  readonly outcome: Outcome | 'dead-lettered';
+  /** ISO time at which the worker handled it. */
+  readonly at: string;
+  /** For a dead-lettered event: the `settle-error` code. */
+  readonly error?: string;
+}
+
+/**
+ * A dead letter decided and saved with the instance, whose sending is not yet confirmed: the outbox that
+ * makes "dead-lettered" a decision taken once. The write that saves it is the commit point; the letter is
+ * sent after it, and removed from the item once sent. A redelivered record whose letter is still here is
+ * sent again (same deduplication id), never applied.
+ */
+export interface PendingLetter {
+  readonly messageId: string;
+  /** The SQS `SequenceNumber` of the record, as SQS wrote it. */
+  readonly seq: string;
+  readonly code: PermanentCode;
+  readonly reason: string;
+  /** ISO time of the decision; a letter older than the events queue's retention can never be asked for again. */
+  readonly at: string;
+}
+
+/** Everything Settle stores about one instance: one item, read and written whole (docs/DESIGN.md, "Item layout"). */
+export interface InstanceRecord extends MachineState {
+  /** `<machine>/<instanceId>` */
+  readonly pk: string;
+  readonly machine: string;
+  /** Optimistic-concurrency counter: every write is conditional on the version that was read. */
+  readonly version: number;
+  /** The last handled SQS `SequenceNumber`, as SQS wrote it (128-bit: compare as BigInt). */
+  readonly lastSeq: string;
+  /** Outcome of the last handled event. */
+  readonly outcome: Outcome | 'dead-lettered' | undefined;
+  /** Earliest timer `fireAt`, and the due-index shard; both absent when no timer is pending. */
+  readonly wakeAt: number | undefined;
+  readonly wakeShard: string | undefined;
+  readonly history: readonly HistoryEntry[];
+  /** Dead letters decided but not yet confirmed sent (usually none). */
+  readonly letters: readonly PendingLetter[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** An instance with a timer due, as found in the due index. */
+export interface DueInstance {
+  readonly pk: string;
+  readonly wakeAt: number;
+}
+
+/**
+ * Settle's storage port. Adapters only move records: every rule (versions, sequence numbers, timers)
+ * lives in the worker core.
+ */
+export interface InstanceStore {
+  /** A strongly consistent read; `undefined` if the instance does not exist yet. */
+  read(pk: string): Promise<InstanceRecord | undefined>;
+  /**
+   * Writes the whole record if the stored version is still `expectedVersion` (`undefined`: the instance must
+   * not exist yet). Throws `VersionConflictError` otherwise; never overwrites a newer write.
+   */
+  write(record: InstanceRecord, expectedVersion: number | undefined): Promise<void>;
+  /** Up to `limit` instances in one due-index shard whose earliest timer is due at `now` or before, earliest first. */
+  findDue(shard: string, now: number, limit: number): Promise<DueInstance[]>;
+}
