@@ -1,4 +1,4 @@
-import type { InstanceRecord, InstanceStore } from '../../functions/runtime/store.ts';
+import type { InstanceRecord, InstanceStore } from '../../runtime/core/store.ts';
 
 /** Decides, per call (counted from 1), whether a store call fails: return the error to throw, or undefined. */
 export type Script<T> = (call: number, subject: T) => Error | undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inboundOf } from '../../functions/runtime/inbound.ts';
+import { inboundOf } from '../../runtime/core/inbound.ts';
 import { fifoRecord } from '../support/records.ts';
 
 /** A FIFO record whose attributes are replaced by `attributes` (a value of `undefined` removes one). */

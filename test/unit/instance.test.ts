@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { assign, fromPromise, sendTo, setup, spawnChild, type AnyActorRef } from 'xstate';
-import { PermanentError, SettleTimeoutError } from '../../functions/runtime/errors.ts';
-import type { SettleEventMeta } from '../../functions/runtime/event.ts';
-import { InstanceSession, type MachineState } from '../../functions/runtime/instance.ts';
-import { parseInstanceKey } from '../../functions/runtime/instance-key.ts';
-import type { InstanceInput, MachineDefinition, PersistedSnapshot } from '../../functions/runtime/registry.ts';
+import { PermanentError, SettleTimeoutError } from '../../runtime/core/errors.ts';
+import type { SettleEventMeta } from '../../runtime/core/event.ts';
+import { InstanceSession, type MachineState } from '../../runtime/core/instance.ts';
+import { parseInstanceKey } from '../../runtime/core/instance-key.ts';
+import type { InstanceInput, MachineDefinition, PersistedSnapshot } from '../../runtime/core/registry.ts';
 import { never } from '../support/faulty.ts';
 
 const day = 24 * 3600 * 1000;

@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { assign, fromPromise, raise, setup } from 'xstate';
-import type { DeadLetter, DeadLetterQueue } from '../../functions/runtime/dead-letters.ts';
-import { RetryableError, VersionConflictError } from '../../functions/runtime/errors.ts';
-import { processBatch, type Logger, type WorkerCore } from '../../functions/runtime/process-batch.ts';
-import { defineRegistry, type InstanceInput, type PersistedSnapshot } from '../../functions/runtime/registry.ts';
-import { wakeShardOf } from '../../functions/runtime/timers.ts';
+import type { DeadLetter, DeadLetterQueue } from '../../runtime/core/dead-letters.ts';
+import { RetryableError, VersionConflictError } from '../../runtime/core/errors.ts';
+import type { Logger } from '../../runtime/core/logger.ts';
+import { processBatch, type WorkerCore } from '../../runtime/core/process-batch.ts';
+import { defineRegistry, type InstanceInput, type PersistedSnapshot } from '../../runtime/core/registry.ts';
+import { wakeShardOf } from '../../runtime/core/timers.ts';
 import { registry as examples } from '../../machines/index.ts';
 import { budget, makeCore as makeSupportCore, stored } from '../support/core.ts';
 import { faultyMachine } from '../support/faulty.ts';
@@ -128,7 +129,12 @@ function makeCore(overrides: Partial<WorkerCore> = {}) {
 /** A logger that keeps what it is told. */
 function recordingLogger(): Logger & { warnings: { message: string; attributes: Record<string, unknown> | undefined }[] } {
   const warnings: { message: string; attributes: Record<string, unknown> | undefined }[] = [];
-  return { warnings, warn: (message, attributes) => void warnings.push({ message, attributes }), error: () => undefined };
+  return {
+    warnings,
+    info: () => undefined,
+    warn: (message, details) => void warnings.push({ message, attributes: details as Record<string, unknown> | undefined }),
+    error: () => undefined,
+  };
 }
 
 /** A dead-letter queue over `inner` that refuses the n-th letter (counted from 1) and every one after it while `down`. */

@@ -1,16 +1,11 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import { RetryableError } from '../../functions/runtime/errors.ts';
-import type { DueInstance, InstanceStore } from '../../functions/runtime/store.ts';
-import {
-  MemoryWakeQueue,
-  SqsWakeQueue,
-  sweep,
-  wakeDeduplicationId,
-  wakeEvent,
-  type WakeQueue,
-  type WakeUp,
-} from '../../functions/runtime/sweep.ts';
+import { RetryableError } from '../../runtime/core/errors.ts';
+import type { DueInstance, InstanceStore } from '../../runtime/core/store.ts';
+import { sweep, wakeEvent, type WakeQueue, type WakeUp } from '../../runtime/core/sweep.ts';
+import { MemoryWakeQueue } from '../../runtime/memory/memory-queues.ts';
+import { SqsWakeQueue } from '../../runtime/aws/sqs-wake-queue.ts';
+import { wakeDeduplicationId } from '../../runtime/core/timers.ts';
 
 const minute = 60_000;
 const at = Date.parse('2026-11-23T10:00:00Z'); // a whole minute

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActor, sendTo, setup, type AnyActor, type AnyActorRef } from 'xstate';
-import { PermanentError } from '../../functions/runtime/errors.ts';
-import { SettleClock, TimerBook, wakeShardOf, type StoredTimer } from '../../functions/runtime/timers.ts';
+import { PermanentError } from '../../runtime/core/errors.ts';
+import { SettleClock, TimerBook, wakeShardOf, type StoredTimer } from '../../runtime/core/timers.ts';
 
 const day = 24 * 3600 * 1000;
 const now = Date.parse('2026-11-23T10:00:00Z');
