@@ -583,3 +583,43 @@ describe('hardening: restore', () => {
     actor.stop();
   });
 });
+
+describe('hardening: what the worker acknowledges without recording', () => {
+  it('acknowledges a wake-up that finds nothing due and records nothing for it: no history entry, no write, no report', async () => {
+    // Pins the no-op wake: a repeat from the sweeper's next interval used to overwrite the outcome with 'ignored'.
+    const { core, store, applied } = makeCore();
+    await processBatch([fifoRecord('payment/n1', sequence(1), { type: 'CHECKOUT', amount: 5 })], core, budget());
+    const before = await stored(store, 'payment/n1');
+
+    const response = await processBatch([fifoRecord('payment/n1', sequence(2), { type: 'settle.wake', wakeAt: start })], core, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(await stored(store, 'payment/n1')).toEqual(before);
+    expect(applied.map((event) => event.eventType)).toEqual(['CHECKOUT']);
+  });
+
+  it('dead-letters the only event of an instance that does not exist yet without creating it, and acknowledges it', async () => {
+    const { core, store, deadLetters } = makeCore();
+    const poison = fifoRecord('counter/n2', sequence(1), '{"type":');
+
+    const response = await processBatch([poison], core, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(deadLetters.letters.map((letter) => [letter.messageId, letter.error.code])).toEqual([[poison.messageId, 'invalid-json']]);
+    expect(await store.read('counter/n2')).toBeUndefined();
+  });
+
+  it('refuses to restore a stored item that holds no snapshot, rather than starting the machine afresh', async () => {
+    // Found while probing mutants: a damaged item decoded to a null snapshot and the machine silently restarted.
+    const { core, store, deadLetters } = makeCore();
+    await processBatch([fifoRecord('counter/n3', sequence(1), { type: 'COUNT' })], core, budget());
+    const saved = await stored(store, 'counter/n3');
+    await store.write({ ...saved, snapshot: null as unknown as PersistedSnapshot, version: saved.version + 1 }, saved.version);
+
+    const response = await processBatch([fifoRecord('counter/n3', sequence(2), { type: 'COUNT' })], core, budget());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(deadLetters.letters.map((letter) => letter.error.code)).toEqual(['snapshot-mismatch']);
+    expect(deadLetters.letters[0]?.error.message).toMatch(/counter\/n3 holds no snapshot.*point-in-time recovery/);
+  });
+});

@@ -85,6 +85,15 @@ export class InstanceSession {
   static open(options: SessionOptions): InstanceSession {
     const { stored, definition, key } = options;
     if (!stored) return new InstanceSession(options, undefined);
+    if (typeof stored.snapshot !== 'object' || stored.snapshot === null) {
+      // Only a hand-edited or damaged item has none: restoring would silently start the machine afresh.
+      throw new PermanentError(
+        'snapshot-mismatch',
+        `The stored item of ${key.key} holds no snapshot, so the instance cannot be restored. Restore the item from a ` +
+          'backup (point-in-time recovery), or delete it to start the instance afresh, then redrive the events from the DLQ.',
+        { instanceKey: key.key },
+      );
+    }
     const snapshot = stored.machineVersion === definition.version ? stored.snapshot : migrate(stored, definition, key);
     return new InstanceSession(options, { ...stored, machineVersion: definition.version, snapshot });
   }
