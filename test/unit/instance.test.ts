@@ -402,6 +402,24 @@ describe('InstanceSession: changing a machine', () => {
     expect(state?.snapshot.context).toEqual({ count: 2 });
   });
 
+  it.each([
+    ['null', null],
+    ['a string', '{"status":"active"}'],
+  ])('refuses, with snapshot-mismatch naming the instance, a stored state whose snapshot is %s', async (_, snapshot) => {
+    const stored = await storedAfter(['HELLO']);
+    let refusal: unknown;
+
+    try {
+      open(greeterV1, { ...stored, snapshot: snapshot as unknown as PersistedSnapshot }).stop();
+    } catch (error) {
+      refusal = error;
+    }
+
+    expect(refusal).toBeInstanceOf(PermanentError);
+    expect(refusal).toMatchObject({ code: 'snapshot-mismatch', instanceKey: 'greeter/g1' });
+    expect((refusal as Error).message).toMatch(/The stored item of greeter\/g1 holds no snapshot/);
+  });
+
   it('does not call migrate for a snapshot of the current version', async () => {
     const stored = await storedAfter(['HELLO']);
     let calls = 0;
