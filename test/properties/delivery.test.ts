@@ -400,11 +400,13 @@ async function runScenario(scenario: Scenario, exercised: Exercised): Promise<vo
   for (const key of keys) {
     for (const entry of (await store.read(key))?.history ?? []) handledAt.set(`${key}#${BigInt(entry.seq)}`, Date.parse(entry.at));
   }
-  // The last event each instance records (a wake-up that delivers nothing records nothing): its lastSeq.
+  // The last event each instance records (a wake-up that delivers nothing records nothing): its lastSeq. A
+  // dead letter counts when the instance's history holds it; one sent after a group could not be saved at all
+  // (on its last receive) is in the DLQ only.
   const lastRecorded = new Map<string, bigint>();
   for (const { key, sequenceNumber, event } of sends) {
     if (letters.has(`${key}#${sequenceNumber}`)) {
-      lastRecorded.set(key, sequenceNumber);
+      if (handledAt.has(`${key}#${sequenceNumber}`)) lastRecorded.set(key, sequenceNumber);
       continue;
     }
     const reference = references.get(key) as ReferenceInstance;
