@@ -8,7 +8,7 @@ import { processBatch, type WorkerCore } from '../runtime/core/process-batch.ts'
 import { defineRegistry, type PersistedSnapshot } from '../runtime/core/registry.ts';
 import type { InstanceStore } from '../runtime/core/store.ts';
 import { registry as examples } from '../machines/index.ts';
-import { faultyMachine, never } from './support/faulty.ts';
+import { brokenBellMachine, faultyMachine, never } from './support/faulty.ts';
 import { budget, makeCore as makeSupportCore, stored } from './support/core.ts';
 import { fifoRecord, sequence } from './support/records.ts';
 import { World } from './support/world.ts';
@@ -78,25 +78,7 @@ const machines = defineRegistry({
     ),
   },
   // A one-day timer whose action throws, and a two-day timer that works.
-  alarm: {
-    version: 1,
-    machine: setup({
-      actions: {
-        explode: () => {
-          throw new TypeError('the bell is broken');
-        },
-      },
-      delays: { oneDay: day, twoDays: 2 * day },
-    }).createMachine({
-      id: 'alarm',
-      initial: 'idle',
-      states: {
-        idle: { tags: ['resolve'], on: { ARM: 'armed' } },
-        armed: { tags: ['resolve'], after: { oneDay: { actions: 'explode' }, twoDays: 'rang' } },
-        rang: { tags: ['resolve'] },
-      },
-    }),
-  },
+  alarm: { version: 1, machine: brokenBellMachine },
   // STEP settles after a short invoked wait; HANG never settles.
   slowpoke: {
     version: 1,

@@ -48,3 +48,23 @@ export const faultyMachine = setup({
     hanging: { invoke: { src: 'hang' } },
   },
 });
+
+const day = 24 * 3600 * 1000;
+
+/** A one-day timer whose action throws, and a two-day timer that works: ARM rests with both pending. */
+export const brokenBellMachine = setup({
+  actions: {
+    explode: () => {
+      throw new TypeError('the bell is broken');
+    },
+  },
+  delays: { oneDay: day, twoDays: 2 * day },
+}).createMachine({
+  id: 'bell',
+  initial: 'idle',
+  states: {
+    idle: { tags: ['resolve'], on: { ARM: 'armed' } },
+    armed: { tags: ['resolve'], after: { oneDay: { actions: 'explode' }, twoDays: 'rang' } },
+    rang: { tags: ['resolve'] },
+  },
+});

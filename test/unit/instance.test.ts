@@ -6,6 +6,7 @@ import { InstanceSession, type MachineState } from '../../runtime/core/instance.
 import { parseInstanceKey } from '../../runtime/core/instance-key.ts';
 import type { InstanceInput, MachineDefinition, PersistedSnapshot } from '../../runtime/core/registry.ts';
 import { never } from '../support/faulty.ts';
+import { thrownBy } from '../support/thrown.ts';
 
 const day = 24 * 3600 * 1000;
 const start = Date.parse('2026-11-23T10:00:00Z');
@@ -74,18 +75,6 @@ async function storedAfter(types: readonly string[], definition: MachineDefiniti
   session.stop();
   // As a store hands it back: plain JSON.
   return JSON.parse(JSON.stringify({ ...state, snapshot: state.snapshot, states: state.states, tags: state.tags })) as MachineState;
-}
-
-/** The PermanentError `fn` throws (vitest's toThrow(text) also passes when `undefined` is thrown). */
-function thrownBy(fn: () => unknown): PermanentError {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  if (!(thrown instanceof PermanentError)) throw new Error(`expected a PermanentError, got ${String(thrown)}`);
-  return thrown;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<PermanentError> {

@@ -1,22 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { PermanentError } from '../../runtime/core/errors.ts';
 import { compressAboveBytes, decodeItem, encodeItem, itemBytes, maxItemBytes, type StoredItem } from '../../runtime/core/item.ts';
 import type { PersistedSnapshot } from '../../runtime/core/registry.ts';
 import type { HistoryEntry, InstanceRecord } from '../../runtime/core/store.ts';
-
-/** The PermanentError `fn` throws (vitest's toThrow(text) also passes when `undefined` is thrown). */
-function thrownBy(fn: () => unknown): PermanentError {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  if (!(thrown instanceof PermanentError)) throw new Error(`expected a PermanentError, got ${String(thrown)}`);
-  return thrown;
-}
+import { thrownBy } from '../support/thrown.ts';
 
 function record(overrides: Partial<InstanceRecord> = {}): InstanceRecord {
   return {

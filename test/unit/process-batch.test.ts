@@ -8,7 +8,7 @@ import { defineRegistry, type InstanceInput, type PersistedSnapshot } from '../.
 import { wakeShardOf } from '../../runtime/core/timers.ts';
 import { registry as examples } from '../../machines/index.ts';
 import { budget, makeCore as makeSupportCore, stored } from '../support/core.ts';
-import { faultyMachine } from '../support/faulty.ts';
+import { brokenBellMachine, faultyMachine } from '../support/faulty.ts';
 import { fifoRecord, sequence } from '../support/records.ts';
 import { scriptedStore } from '../support/scripted-store.ts';
 
@@ -53,25 +53,7 @@ const machines = defineRegistry({
     }),
   },
   // ARM rests with a one-day timer whose action throws and a two-day timer that works.
-  bell: {
-    version: 1,
-    machine: setup({
-      actions: {
-        explode: () => {
-          throw new TypeError('the bell is broken');
-        },
-      },
-      delays: { oneDay: day, twoDays: 2 * day },
-    }).createMachine({
-      id: 'bell',
-      initial: 'idle',
-      states: {
-        idle: { tags: ['resolve'], on: { ARM: 'armed' } },
-        armed: { tags: ['resolve'], after: { oneDay: { actions: 'explode' }, twoDays: 'rang' } },
-        rang: { tags: ['resolve'] },
-      },
-    }),
-  },
+  bell: { version: 1, machine: brokenBellMachine },
   // Rests in `working` while an invoked step (100 ms) runs; its onDone calls `finished`.
   busy: {
     version: 1,
