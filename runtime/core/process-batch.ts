@@ -7,7 +7,7 @@ import { inboundOf, type InboundRecord } from './inbound.ts';
 import { buildRecord, encodeItem } from './item.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { forgetSentLetters, letterOf, pendingLetterOf, pendingLetters, resends, sendLetters } from './outbox.ts';
-import { InstanceSession, type Applied } from './instance.ts';
+import { InstanceSession, type Applied, type MachineState } from './instance.ts';
 import { parseInstanceKey, type InstanceKey } from './instance-key.ts';
 import type { MachineDefinition, MachineRegistry } from './registry.ts';
 import type { HistoryEntry, InstanceRecord, InstanceStore, PendingLetter } from './store.ts';
@@ -167,6 +167,17 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
   let handled: InboundRecord | undefined;
   /** The last record the instance's history records; its sequence number is the saved lastSeq. */
   let recorded: InboundRecord | undefined;
+  // The record this group would save, from a settled state: checked after each event in careful mode, written at the end.
+  const recordOf = (state: MachineState, lastSeqSaved: string): InstanceRecord =>
+    buildRecord(key, state, {
+      stored,
+      history,
+      letters: [...pending, ...decided],
+      lastSeq: lastSeqSaved,
+      now: core.now(),
+      historyLimit: core.historyLimit ?? defaults.historyLimit,
+      wakeShards: core.wakeShards,
+    });
   let session: InstanceSession | undefined;
   let unopenable: PermanentError | undefined;
   try {
@@ -175,19 +186,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
       key,
       stored,
       now: core.now,
-      acceptState: careful
-        ? (state) =>
-            encodeItem(
-              buildRecord(key, state, {
-                stored,
-                history,
-                letters: [...pending, ...decided],
-                lastSeq: '0',
-                now: core.now(),
-                ...limits(core),
-              }),
-            )
-        : undefined,
+      acceptState: careful ? (state) => encodeItem(recordOf(state, '0')) : undefined,
     });
   } catch (error) {
     if (!isPermanent(error)) throw error;
@@ -242,14 +241,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
     // Saved when something was recorded: an applied, ignored or dead-lettered event. A wake-up that found
     // nothing due records nothing: alone it causes no write, and a redelivery of it may deliver what is due by then.
     if (recorded && state) {
-      written = buildRecord(key, state, {
-        stored,
-        history,
-        letters: [...pending, ...decided],
-        lastSeq: recorded.sequenceNumber,
-        now: core.now(),
-        ...limits(core),
-      });
+      written = recordOf(state, recorded.sequenceNumber);
       await core.store.write(written, stored?.version);
     }
   } finally {
@@ -342,10 +334,6 @@ async function applyRecord(
   }
   const { sequenceNumber } = record;
   return session.apply(message.event, { instanceKey: key.key, sequenceNumber, idempotencyKey: `${key.key}#${sequenceNumber}` }, budgetMs);
-}
-
-function limits(core: WorkerCore): { historyLimit: number; wakeShards: number } {
-  return { historyLimit: core.historyLimit ?? defaults.historyLimit, wakeShards: core.wakeShards };
 }
 
 function lookUp(registry: MachineRegistry, key: InstanceKey): MachineDefinition {
