@@ -90,6 +90,39 @@ export class SettleTimeoutError extends RetryableError {
   }
 }
 
+/**
+ * Why the client or the `settle` CLI refused a request before sending anything: a setup problem (no stack
+ * configured, a stack that does not exist, no credentials) or an option or event it can tell is wrong. The
+ * event checks the worker also makes throw {@link PermanentError} with the worker's code instead.
+ */
+export type RequestCode = 'not-configured' | 'stack-not-found' | 'no-credentials' | 'invalid-option' | 'unknown-event';
+
+export class RequestError extends Error {
+  readonly code: RequestCode;
+
+  constructor(code: RequestCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RequestError';
+    this.code = code;
+  }
+}
+
+/** `sendAndWait` ran out of time: the event is queued (or being handled), not lost. */
+export class WaitTimeoutError extends Error {
+  readonly instanceKey: string;
+  readonly sequenceNumber: string;
+
+  constructor(instanceKey: string, sequenceNumber: string, timeoutMs: number) {
+    super(
+      `Instance ${instanceKey} had not handled event ${sequenceNumber} after ${timeoutMs} ms. It is queued, not lost: ` +
+        `look later with \`settle history ${instanceKey}\` (or the client's history()), or wait longer (--timeout).`,
+    );
+    this.name = 'WaitTimeoutError';
+    this.instanceKey = instanceKey;
+    this.sequenceNumber = sequenceNumber;
+  }
+}
+
 /** Turns anything thrown into `{ name, message }`: an `Error` JSON-encodes as `{}`. */
 export function describeError(error: unknown): { name: string; message: string } {
   if (error instanceof Error) return { name: error.name, message: error.message };

@@ -42,3 +42,10 @@ export function parseInstanceKey(groupId: string | undefined): InstanceKey {
   }
   return { key: groupId, machine, instanceId };
 }
+
+/** Spreads instance keys evenly over `shards` index partitions (FNV-1a): the due index and the list index. */
+export function shardOf(key: string, shards: number): number {
+  let hash = 2166136261;
+  for (let i = 0; i < key.length; i += 1) hash = Math.imul(hash ^ key.charCodeAt(i), 16777619);
+  return (hash >>> 0) % shards;
+}

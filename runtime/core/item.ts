@@ -2,6 +2,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { PermanentError } from './errors.ts';
 import type { MachineState } from './instance.ts';
 import type { InstanceKey } from './instance-key.ts';
+import { listIndexFields, type ListIndexFields } from './listing.ts';
 import type { PersistedSnapshot } from './registry.ts';
 import type { HistoryEntry, InstanceRecord, PendingLetter } from './store.ts';
 import { dueIndexFields } from './timers.ts';
@@ -62,8 +63,11 @@ export const compressAboveBytes = 4 * 1024;
  */
 export const maxItemBytes = 390 * 1024;
 
-/** An instance item as stored: the snapshot as a JSON string, or gzipped JSON above {@link compressAboveBytes}. */
-export interface StoredItem extends Omit<InstanceRecord, 'snapshot'> {
+/**
+ * An instance item as stored: the snapshot as a JSON string, or gzipped JSON above {@link compressAboveBytes},
+ * and the fields of the list index (derived from the record, never read back into it).
+ */
+export interface StoredItem extends Omit<InstanceRecord, 'snapshot'>, Partial<ListIndexFields> {
   readonly snapshot?: string;
   readonly snapshotGz?: Uint8Array;
 }
@@ -83,8 +87,9 @@ export function itemBytes(item: StoredItem): number {
 export function encodeItem(record: InstanceRecord): StoredItem {
   const { snapshot, ...rest } = record;
   const json = JSON.stringify(snapshot);
+  const fields = { ...rest, ...listIndexFields(record) };
   const stored: StoredItem =
-    Buffer.byteLength(json) <= compressAboveBytes ? { ...rest, snapshot: json } : { ...rest, snapshotGz: gzipSync(json) };
+    Buffer.byteLength(json) <= compressAboveBytes ? { ...fields, snapshot: json } : { ...fields, snapshotGz: gzipSync(json) };
   let size = itemBytes(stored);
   if (size <= maxItemBytes) return stored;
   const history = [...record.history];
@@ -100,7 +105,8 @@ export function encodeItem(record: InstanceRecord): StoredItem {
 }
 
 export function decodeItem(item: StoredItem): InstanceRecord {
-  const { snapshot, snapshotGz, ...rest } = item;
+  // The list index's fields are derived from the record: they are not part of it.
+  const { snapshot, snapshotGz, listShard: _shard, listSort: _sort, inStates: _states, ...rest } = item;
   const json = snapshotGz ? gunzipSync(snapshotGz).toString('utf8') : (snapshot ?? 'null');
   return {
     ...rest,

@@ -61,7 +61,7 @@ export const deadLetterQueueDefinition = {
   maxReceiveCount,
 } as const;
 
-/** The instance table: one item per instance under `pk`, plus a sparse index of instances with timers due. */
+/** The instance table: one item per instance under `pk`, a sparse index of instances with timers due, and the list index. */
 export const tableDefinition = {
   partitionKey: { name: 'pk', type: 'S' },
   billingMode: 'PAY_PER_REQUEST',
@@ -73,6 +73,32 @@ export const tableDefinition = {
   },
   /** Due-index shards: spreads the sparse index over partitions; the sweeper queries each. */
   wakeShards: 8,
+  /**
+   * Instances of a machine by state and last update, for `list` (docs/DESIGN.md, "Listing"). Partitioned by
+   * machine and shard, so a busy machine spreads its index writes over `shards` partitions; the client queries
+   * all of them in parallel. The shard count is part of the stored layout: changing it needs every item rewritten.
+   */
+  listIndex: {
+    name: 'list',
+    partitionKey: { name: 'listShard', type: 'S' },
+    sortKey: { name: 'listSort', type: 'S' },
+    projection: 'INCLUDE',
+    /** The summary a listing shows: everything but the snapshot, timers, history and letters. */
+    nonKeyAttributes: [
+      'machine',
+      'states',
+      'inStates',
+      'status',
+      'outcome',
+      'tags',
+      'lastSeq',
+      'wakeAt',
+      'machineVersion',
+      'createdAt',
+      'updatedAt',
+    ],
+    shards: 8,
+  },
 } as const;
 
 /** Message attributes the worker sets on a record it moves to the DLQ. */

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { AnyActorRef, AnyMachineSnapshot, EventObject } from 'xstate';
 import { PermanentError } from './errors.ts';
+import { shardOf } from './instance-key.ts';
 
 /**
  * Durable timers (docs/DESIGN.md, "Timers"). XState keeps delayed events only in memory and never re-arms them on
@@ -193,9 +194,7 @@ export function dueIndexFields(
 
 /** The due-index shard of an instance: stable, spread evenly by a hash of its key. */
 export function wakeShardOf(pk: string, shards: number): string {
-  let hash = 2166136261;
-  for (let i = 0; i < pk.length; i += 1) hash = Math.imul(hash ^ pk.charCodeAt(i), 16777619);
-  return String((hash >>> 0) % shards);
+  return String(shardOf(pk, shards));
 }
 
 /** The same instance, `wakeAt` and sweep interval give the same id, so SQS drops the repeats of overlapping sweeps. */

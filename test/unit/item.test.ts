@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { compressAboveBytes, decodeItem, encodeItem, itemBytes, maxItemBytes, type StoredItem } from '../../runtime/core/item.ts';
+import { listIndexFields } from '../../runtime/core/listing.ts';
 import type { PersistedSnapshot } from '../../runtime/core/registry.ts';
 import type { HistoryEntry, InstanceRecord } from '../../runtime/core/store.ts';
 import { thrownBy } from '../support/thrown.ts';
@@ -46,10 +47,10 @@ function entries(count: number, typeLength = 1000): HistoryEntry[] {
   }));
 }
 
-/** The size of a record stored without gzip or trimming, as itemBytes counts it. */
+/** The size of a record stored without gzip or trimming, as itemBytes counts it (list-index fields included). */
 function plainBytes(from: InstanceRecord): number {
   const { snapshot, ...rest } = from;
-  return itemBytes({ ...rest, snapshot: JSON.stringify(snapshot) });
+  return itemBytes({ ...rest, ...listIndexFields(from), snapshot: JSON.stringify(snapshot) });
 }
 
 describe('encodeItem', () => {
