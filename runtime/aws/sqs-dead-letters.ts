@@ -2,9 +2,13 @@ import { createHash } from 'node:crypto';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { deadLetterMessageAttributes, type DeadLetter, type DeadLetterQueue } from '../core/dead-letters.ts';
 import { RetryableError, describeError } from '../core/errors.ts';
-import { isValidGroupId } from '../core/instance-key.ts';
 
-/** Sends dead letters to the FIFO DLQ, in the record's own group, deduplicated by its message id. */
+/**
+ * Sends dead letters to the FIFO DLQ, deduplicated by the record's message id, each in a message group of its
+ * own: SQS hands out a FIFO group's messages only one batch at a time, so letters sharing their instance's group
+ * could not all be read by a browse that leaves them in place (`settle dlq list`). The instance is in
+ * `settle-group`, the order within it in `settle-sequence-number`.
+ */
 export class SqsDeadLetterQueue implements DeadLetterQueue {
   constructor(
     private readonly queueUrl: string,
@@ -17,8 +21,7 @@ export class SqsDeadLetterQueue implements DeadLetterQueue {
         new SendMessageCommand({
           QueueUrl: this.queueUrl,
           MessageBody: letter.body.length > 0 ? letter.body : '(empty body)',
-          // An unparseable group id still needs a valid one here; the original is in the attributes.
-          MessageGroupId: validGroupId(letter.groupId),
+          MessageGroupId: letterGroupId(letter.messageId),
           // A retried batch may dead-letter the same record again: SQS drops the repeat within 5 minutes.
           MessageDeduplicationId: letter.messageId.slice(0, 128),
           MessageAttributes: deadLetterMessageAttributes(letter),
@@ -34,7 +37,7 @@ export class SqsDeadLetterQueue implements DeadLetterQueue {
   }
 }
 
-function validGroupId(groupId: string): string {
-  if (isValidGroupId(groupId)) return groupId;
-  return `invalid-${createHash('sha256').update(groupId).digest('hex').slice(0, 32)}`;
+/** A letter's own message group: stable for a repeat of the same letter, valid whatever the message id holds. */
+export function letterGroupId(messageId: string): string {
+  return `letter-${createHash('sha256').update(messageId).digest('hex').slice(0, 40)}`;
 }

@@ -1,4 +1,5 @@
 import type { SQSRecord } from 'aws-lambda';
+import { redriveAttribute } from './resources.ts';
 
 /**
  * The SQS edge: what the worker core needs of one record, read once. Everything past this point works on
@@ -19,6 +20,8 @@ export interface InboundRecord {
   readonly body: string;
   /** `ApproximateReceiveCount`; 1 when absent or unreadable. */
   readonly receiveCount: number;
+  /** For an event redriven from the dead-letter queue: the letter's message id. */
+  readonly redriveOf: string | undefined;
 }
 
 const decimal = /^\d{1,40}$/;
@@ -33,5 +36,6 @@ export function inboundOf(record: SQSRecord): InboundRecord {
     sequenceNumber: raw,
     body: record.body,
     receiveCount: Number.isInteger(receives) && receives >= 1 ? receives : 1,
+    redriveOf: record.messageAttributes?.[redriveAttribute]?.stringValue?.slice(0, 128) || undefined,
   };
 }

@@ -203,7 +203,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
         if (!session) throw unopenable;
         const result = await applyRecord(session, definition, key, record, budget());
         if (result) {
-          history.push({ seq: record.sequenceNumber, type: result.eventType, outcome: result.outcome, at });
+          history.push({ seq: record.sequenceNumber, type: result.eventType, outcome: result.outcome, at, ...redriven(record) });
           recorded = record;
           const durationMs = Math.round((performance.now() - started) * 10) / 10;
           applied.push({ ...result, instanceKey: key.key, sequenceNumber: record.sequenceNumber, durationMs });
@@ -229,6 +229,8 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
           outcome: permanent.code === 'machine-error' ? 'error' : 'dead-lettered',
           at,
           error: permanent.code,
+          reason: permanent.message.slice(0, maxHistoryReasonLength),
+          ...redriven(record),
         });
         recorded = record;
       }
@@ -380,4 +382,11 @@ function eventTypeOf(body: string): string {
   } catch {
     return '(not JSON)';
   }
+}
+
+/** How much of a dead letter's reason its history entry keeps: enough to act on, small enough for the item. */
+export const maxHistoryReasonLength = 300;
+
+function redriven(record: InboundRecord): { redriveOf?: string } {
+  return record.redriveOf === undefined ? {} : { redriveOf: record.redriveOf };
 }

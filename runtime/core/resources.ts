@@ -110,5 +110,48 @@ export const deadLetterAttributes = {
   messageId: 'settle-message-id',
 } as const;
 
+/**
+ * The message attribute a redriven event carries: the message id of the dead letter it came from. The worker
+ * records it in the history, so a second redrive of the same letter can be refused.
+ */
+export const redriveAttribute = 'settle-redrive-of';
+
 /** The runtime's own event types. The outside may not send `xstate.*` or `settle.*`. */
 export const wakeEventType = 'settle.wake';
+
+/**
+ * The prefix of the stack outputs the CDK construct adds (`<prefix>QueueUrl`, …): change it to put two Settle
+ * services in one stack. CloudFormation logical ids, hence output keys, are alphanumeric.
+ */
+export const defaultOutputPrefix = 'Settle';
+
+/** What an output prefix may be: letters and digits only, as a CloudFormation logical id (at most 255 with the suffix). */
+export const outputPrefixPattern = /^[A-Za-z0-9]{1,200}$/;
+
+/** The stack outputs of one Settle service, by what they hold. */
+export interface StackOutputKeys {
+  /** The events queue's URL. */
+  readonly queueUrl: string;
+  /** The dead-letter queue's URL. */
+  readonly deadLetterQueueUrl: string;
+  /** The instance table's name. */
+  readonly tableName: string;
+  /** The stack's region (`AWS::Region`). */
+  readonly region: string;
+}
+
+/**
+ * The keys of the stack outputs a Settle service adds, for the construct (which creates them) and for the
+ * `settle` CLI and client (which read them with DescribeStacks): plain strings, no CDK import needed.
+ */
+export function stackOutputKeys(prefix: string = defaultOutputPrefix): StackOutputKeys {
+  if (!outputPrefixPattern.test(prefix)) {
+    throw new RangeError(`The output prefix must be 1 to 200 letters or digits (a CloudFormation logical id), got '${prefix}'`);
+  }
+  return {
+    queueUrl: `${prefix}QueueUrl`,
+    deadLetterQueueUrl: `${prefix}DeadLetterQueueUrl`,
+    tableName: `${prefix}TableName`,
+    region: `${prefix}Region`,
+  };
+}

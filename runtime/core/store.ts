@@ -13,6 +13,10 @@ export interface HistoryEntry {
   readonly at: string;
   /** For a dead-lettered event: the `settle-error` code. */
   readonly error?: string;
+  /** For a dead-lettered event: the start of its `settle-reason` (the letter carries all of it). */
+  readonly reason?: string;
+  /** For a redriven event: the message id of the dead letter it was sent again from (`settle-redrive-of`). */
+  readonly redriveOf?: string;
 }
 
 /**

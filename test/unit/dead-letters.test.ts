@@ -2,7 +2,7 @@ import { SendMessageCommand, type SendMessageCommandInput, type SQSClient } from
 import { describe, expect, it } from 'vitest';
 import { deadLetterMessageAttributes, type DeadLetter } from '../../runtime/core/dead-letters.ts';
 import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
-import { SqsDeadLetterQueue } from '../../runtime/aws/sqs-dead-letters.ts';
+import { SqsDeadLetterQueue, letterGroupId } from '../../runtime/aws/sqs-dead-letters.ts';
 import { PermanentError, RetryableError } from '../../runtime/core/errors.ts';
 import { isValidGroupId } from '../../runtime/core/instance-key.ts';
 
@@ -81,7 +81,7 @@ describe('SqsDeadLetterQueue', () => {
     expect(sqs.inputs[0]).toEqual({
       QueueUrl: queueUrl,
       MessageBody: '{"type":"PAY"}',
-      MessageGroupId: 'payment/p1',
+      MessageGroupId: letterGroupId('059f36b4-87a3-44ab-83d2-661975830a7d'),
       MessageDeduplicationId: '059f36b4-87a3-44ab-83d2-661975830a7d',
       MessageAttributes: deadLetterMessageAttributes(letter()),
     });
@@ -96,29 +96,21 @@ describe('SqsDeadLetterQueue', () => {
     expect(sqs.inputs.map((input) => input.MessageBody)).toEqual(['(empty body)', 'x']);
   });
 
-  it('maps a group id SQS would refuse to a stable valid one, and keeps the original in settle-group', async () => {
+  it('puts each letter in a message group of its own, the same for a repeat, and keeps the instance in settle-group', async () => {
     const sqs = new FakeSqs();
-    const invalid = ['', 'counter/c 1', `counter/${'x'.repeat(130)}`, 'compteur/é'];
+    const groupIds = ['', 'counter/c 1', `counter/${'x'.repeat(130)}`, 'compteur/é', 'payment/p1'];
 
-    for (const groupId of invalid) await queueWith(sqs).send(letter({ groupId }));
-    await queueWith(sqs).send(letter({ groupId: 'counter/c 1' }));
+    for (const [index, groupId] of groupIds.entries()) await queueWith(sqs).send(letter({ groupId, messageId: `m-${index}` }));
+    await queueWith(sqs).send(letter({ groupId: 'counter/c 1', messageId: 'm-1' }));
 
     const groups = sqs.inputs.map((input) => input.MessageGroupId ?? '');
     for (const group of groups) {
-      expect(group).toMatch(/^invalid-[0-9a-f]{32}$/);
+      expect(group).toMatch(/^letter-[0-9a-f]{40}$/);
       expect(isValidGroupId(group)).toBe(true);
     }
-    expect(new Set(groups.slice(0, 4)).size).toBe(4);
-    expect(groups[4]).toBe(groups[1]);
+    expect(new Set(groups.slice(0, 5)).size).toBe(5);
+    expect(groups[5]).toBe(groups[1]);
     expect(sqs.inputs[1]?.MessageAttributes?.['settle-group']?.StringValue).toBe('counter/c 1');
-  });
-
-  it('keeps a valid group id of any shape as it is, not only instance keys', async () => {
-    const sqs = new FakeSqs();
-
-    await queueWith(sqs).send(letter({ groupId: 'Counter' }));
-
-    expect(sqs.inputs[0]?.MessageGroupId).toBe('Counter');
   });
 
   it('cuts a message id longer than SQS allows for a deduplication id to 128 characters', async () => {

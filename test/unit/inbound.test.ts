@@ -21,7 +21,17 @@ describe('inboundOf', () => {
       sequenceNumber: '7',
       body: '{"type":"COUNT"}',
       receiveCount: 3,
+      redriveOf: undefined,
     });
+  });
+
+  it('reads the settle-redrive-of message attribute of a redriven event, and nothing from an empty one', () => {
+    const record = fifoRecord('counter/c1', '7', { type: 'COUNT' });
+    const attribute = (stringValue: string) => ({ stringValue, stringListValues: [], binaryListValues: [], dataType: 'String' });
+
+    expect(inboundOf({ ...record, messageAttributes: { 'settle-redrive-of': attribute('letter-1') } }).redriveOf).toBe('letter-1');
+    expect(inboundOf({ ...record, messageAttributes: { 'settle-redrive-of': attribute('') } }).redriveOf).toBeUndefined();
+    expect(inboundOf(record).redriveOf).toBeUndefined();
   });
 
   it('gives an empty group id when the record has no MessageGroupId', () => {

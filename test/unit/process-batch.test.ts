@@ -3,7 +3,7 @@ import { assign, fromPromise, raise, setup } from 'xstate';
 import type { DeadLetter, DeadLetterQueue } from '../../runtime/core/dead-letters.ts';
 import { RetryableError, VersionConflictError } from '../../runtime/core/errors.ts';
 import type { Logger } from '../../runtime/core/logger.ts';
-import { processBatch, type WorkerCore } from '../../runtime/core/process-batch.ts';
+import { maxHistoryReasonLength, processBatch, type WorkerCore } from '../../runtime/core/process-batch.ts';
 import { defineRegistry, type InstanceInput, type PersistedSnapshot } from '../../runtime/core/registry.ts';
 import { wakeShardOf } from '../../runtime/core/timers.ts';
 import { registry as examples } from '../../machines/index.ts';
@@ -508,6 +508,32 @@ describe('processBatch: what the item records', () => {
     ]);
     expect(item.outcome).toBe('error');
     expect(item.lastSeq).toBe(sequence(5).toString());
+  });
+
+  it("keeps the start of a dead letter's reason in history, and the letter a redriven event came from", async () => {
+    // Prepare
+    const { core, store, deadLetters } = makeCore();
+    const redrivenFrom = (letterId: string) => ({
+      'settle-redrive-of': { stringValue: letterId, stringListValues: [], binaryListValues: [], dataType: 'String' },
+    });
+    const poison = {
+      ...fifoRecord('faulty/h2', sequence(1), { type: `xstate.${'y'.repeat(400)}` }),
+      messageAttributes: redrivenFrom('letter-a'),
+    };
+    const good = { ...fifoRecord('faulty/h2', sequence(2), { type: 'OK' }), messageAttributes: redrivenFrom('letter-b') };
+
+    // Act
+    await processBatch([poison, good, fifoRecord('faulty/h2', sequence(3), { type: 'OK' })], core, budget());
+
+    // Assess
+    const [first, second, third] = (await stored(store, 'faulty/h2')).history;
+    const reason = deadLetters.letters[0]?.error.message ?? '';
+    expect(reason).toMatch(/^Event type 'xstate\.y/);
+    expect(first?.reason).toBe(reason.slice(0, maxHistoryReasonLength));
+    expect(first?.redriveOf).toBe('letter-a');
+    expect(second).toMatchObject({ type: 'OK', redriveOf: 'letter-b' });
+    expect(second?.reason).toBeUndefined();
+    expect(third && 'redriveOf' in third).toBe(false);
   });
 
   it('keeps the last historyLimit entries, and the outcome of the last event', async () => {
