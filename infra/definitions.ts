@@ -34,8 +34,9 @@ const billingModes: Record<typeof tableDefinition.billingMode, BillingMode> = {
   PAY_PER_REQUEST: BillingMode.PAY_PER_REQUEST,
 };
 
-const projections: Record<typeof tableDefinition.dueIndex.projection, ProjectionType> = {
+const projections: Record<typeof tableDefinition.dueIndex.projection | typeof tableDefinition.listIndex.projection, ProjectionType> = {
   KEYS_ONLY: ProjectionType.KEYS_ONLY,
+  INCLUDE: ProjectionType.INCLUDE,
 };
 
 /*
@@ -104,5 +105,20 @@ export function dueIndexProps(): GlobalSecondaryIndexProps {
     partitionKey: { name: dueIndex.partitionKey.name, type: attributeTypes[dueIndex.partitionKey.type] },
     sortKey: { name: dueIndex.sortKey.name, type: attributeTypes[dueIndex.sortKey.type] },
     projectionType: projections[dueIndex.projection],
+  };
+}
+
+/**
+ * The list index: instances of a machine by top-level state and last update, sharded by `listShard`, with the
+ * summary attributes a listing shows projected (everything but the snapshot, timers, history and letters).
+ */
+export function listIndexProps(): GlobalSecondaryIndexProps {
+  const { listIndex } = tableDefinition;
+  return {
+    indexName: listIndex.name,
+    partitionKey: { name: listIndex.partitionKey.name, type: attributeTypes[listIndex.partitionKey.type] },
+    sortKey: { name: listIndex.sortKey.name, type: attributeTypes[listIndex.sortKey.type] },
+    projectionType: projections[listIndex.projection],
+    nonKeyAttributes: [...listIndex.nonKeyAttributes],
   };
 }

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { defaults as runtimeDefaults } from '../runtime/core/config.ts';
-import { defaultWorkerTimeoutSeconds, eventQueueDefinition } from '../runtime/core/resources.ts';
+import { defaultOutputPrefix, defaultWorkerTimeoutSeconds, eventQueueDefinition, outputPrefixPattern } from '../runtime/core/resources.ts';
 
 /** Powertools log levels (`POWERTOOLS_LOG_LEVEL`). */
 export const logLevels = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
@@ -90,6 +90,14 @@ export interface SettleServiceProps {
    * @default Settle's `functions/sweeper` entry
    */
   readonly sweeperEntry?: string;
+
+  /**
+   * The prefix of the stack outputs the construct adds: `<prefix>QueueUrl`, `<prefix>DeadLetterQueueUrl`,
+   * `<prefix>TableName`, `<prefix>Region` (`stackOutputKeys` in `runtime/core/resources.ts`, which the `settle`
+   * CLI reads). Give each service its own when two live in one stack. Letters and digits only.
+   * @default 'Settle'
+   */
+  readonly outputPrefix?: string;
 }
 
 /** {@link SettleServiceProps} with every default applied and every value checked. */
@@ -106,6 +114,7 @@ export interface ResolvedSettleServiceProps {
   /** Exactly one of the two: the construct writes an entry over `registry`. */
   readonly worker: { readonly entry: string } | { readonly registry: string };
   readonly sweeperEntry: string;
+  readonly outputPrefix: string;
 }
 
 /**
@@ -127,6 +136,7 @@ export const defaults = {
   removalPolicy: RemovalPolicy.RETAIN,
   oldestEventAgeAlarmThreshold: Duration.minutes(5),
   sweeperEntry: packageFile('functions/sweeper'),
+  outputPrefix: defaultOutputPrefix,
 } as const satisfies Required<Omit<SettleServiceProps, 'eventTimeout' | 'workerEntry' | 'registry'>>; // eventTimeout: derived from workerTimeout
 
 const supportedRemovalPolicies: readonly RemovalPolicy[] = [
@@ -234,6 +244,13 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
     else if (!existsSync(entry)) problems.push(`${name} '${entry}' does not exist`);
   }
 
+  const outputPrefix = props.outputPrefix ?? defaults.outputPrefix;
+  if (typeof outputPrefix !== 'string' || !outputPrefixPattern.test(outputPrefix)) {
+    problems.push(
+      `outputPrefix must be 1 to 200 letters or digits (stack output keys are CloudFormation logical ids), got '${String(outputPrefix)}'`,
+    );
+  }
+
   if (problems.length > 0) {
     throw new Error(`Invalid SettleService props: ${problems.join('; ')}.`);
   }
@@ -249,5 +266,6 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
     oldestEventAgeAlarmThresholdSeconds,
     worker: worker as ResolvedSettleServiceProps['worker'],
     sweeperEntry,
+    outputPrefix,
   };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Duration, Stage, Validations } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, Stack, Stage, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -14,9 +14,9 @@ import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { environmentVariables } from '../runtime/core/config.ts';
-import { maxReceiveCount, tableDefinition } from '../runtime/core/resources.ts';
+import { maxReceiveCount, stackOutputKeys, tableDefinition } from '../runtime/core/resources.ts';
 import { bundleEnvironment, lambdaArchitecture, lambdaRuntime, workerBundling } from './bundling.ts';
-import { deadLetterQueueProps, dueIndexProps, eventQueueProps, tableProps } from './definitions.ts';
+import { deadLetterQueueProps, dueIndexProps, eventQueueProps, listIndexProps, tableProps } from './definitions.ts';
 import { packageFile, type ResolvedSettleServiceProps, resolveProps, type SettleServiceProps } from './props.ts';
 
 export type { SettleServiceProps } from './props.ts';
@@ -36,6 +36,17 @@ export const workerTableActions = ['dynamodb:GetItem', 'dynamodb:PutItem'] as co
 export const sweeperIndexActions = ['dynamodb:Query'] as const;
 
 /**
+ * What the `settle` CLI and `SettleClient` do with a user's credentials ({@link SettleService.grantClient}):
+ * send events, read an instance, list instances through the list index, and read, drop or redrive dead letters.
+ */
+export const clientActions = {
+  queue: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
+  table: ['dynamodb:GetItem'],
+  listIndex: ['dynamodb:Query'],
+  deadLetterQueue: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+} as const;
+
+/**
  * Settle on AWS: the FIFO events queue and its DLQ, the instance table with its due index, the
  * worker that runs machines until they settle, the sweeper that wakes instances whose timers are
  * due, and the alarms that say when events stop flowing.
@@ -49,7 +60,7 @@ export class SettleService extends Construct {
   public readonly queue: Queue;
   /** Where permanent failures (with reason attributes) and exhausted retries go. */
   public readonly deadLetterQueue: Queue;
-  /** One item per instance under `pk`, with the sparse due index. */
+  /** One item per instance under `pk`, with the sparse due index and the list index. */
   public readonly table: Table;
   public readonly worker: NodejsFunction;
   public readonly sweeper: NodejsFunction;
@@ -69,12 +80,31 @@ export class SettleService extends Construct {
     /** The oldest event has waited past the threshold: a blocked group or a worker falling behind. */
     readonly oldestEventAge: Alarm;
   };
+  /**
+   * The stack outputs, under fixed keys (`stackOutputKeys(outputPrefix)` in `runtime/core/resources.ts`) that the
+   * `settle` CLI finds the service by.
+   */
+  public readonly outputs: {
+    readonly queueUrl: CfnOutput;
+    readonly deadLetterQueueUrl: CfnOutput;
+    readonly tableName: CfnOutput;
+    readonly region: CfnOutput;
+  };
   /** The props after defaults, for extensions that need them. */
   public readonly settings: ResolvedSettleServiceProps;
 
   constructor(scope: Construct, id: string, props: SettleServiceProps = {}) {
     // Checked before anything joins the construct tree: a bad prop leaves no half-built service.
     const settings = resolveProps(props);
+    const sharing = Stack.of(scope)
+      .node.findAll()
+      .find((other) => other instanceof SettleService && other.settings.outputPrefix === settings.outputPrefix);
+    if (sharing) {
+      throw new Error(
+        `Invalid SettleService props: ${sharing.node.path} already outputs ${stackOutputKeys(settings.outputPrefix).queueUrl} and the rest in this stack; ` +
+          `give each service in one stack its own outputPrefix.`,
+      );
+    }
     super(scope, id);
     this.settings = settings;
 
@@ -82,6 +112,7 @@ export class SettleService extends Construct {
     this.queue = new Queue(this, 'Queue', eventQueueProps(settings.workerTimeoutSeconds, this.deadLetterQueue));
     this.table = new Table(this, 'Table', tableProps(settings.removalPolicy));
     this.table.addGlobalSecondaryIndex(dueIndexProps());
+    this.table.addGlobalSecondaryIndex(listIndexProps());
 
     // Each function gets the settings it reads (runtime/core/config.ts), and no other queue's URL.
     const common: Record<string, string> = {
@@ -145,6 +176,45 @@ export class SettleService extends Construct {
     });
 
     this.alarms = this.createAlarms(settings);
+    this.outputs = this.createOutputs(settings.outputPrefix);
+  }
+
+  /**
+   * Lets `grantee` (a user's role, a CI role, a service's function) do what the `settle` CLI and `SettleClient`
+   * do, and nothing else: send events to the queue and read its attributes; read an instance (GetItem) and
+   * query the list index (not the table, not the due index); receive, delete and release dead letters.
+   * No KMS grant: both queues use SQS-managed encryption and the table the AWS-managed key (definitions.ts),
+   * which need none.
+   */
+  public grantClient(grantee: IGrantable): Grant {
+    return grantExactly(grantee, clientActions.queue, this.queue.queueArn)
+      .combine(grantExactly(grantee, clientActions.table, this.table.tableArn))
+      .combine(grantExactly(grantee, clientActions.listIndex, `${this.table.tableArn}/index/${tableDefinition.listIndex.name}`))
+      .combine(grantExactly(grantee, clientActions.deadLetterQueue, this.deadLetterQueue.queueArn));
+  }
+
+  /** The outputs under fixed logical ids, not CDK's path-derived ones, so that a CLI can find them by key. */
+  private createOutputs(prefix: string): SettleService['outputs'] {
+    const keys = stackOutputKeys(prefix);
+    const output = (key: string, description: string, value: string): CfnOutput => {
+      const created = new CfnOutput(this, key, { description, value });
+      created.overrideLogicalId(key);
+      return created;
+    };
+    return {
+      queueUrl: output(
+        keys.queueUrl,
+        'Settle: the events queue (FIFO); send events with group <machine>/<instanceId>',
+        this.queue.queueUrl,
+      ),
+      deadLetterQueueUrl: output(
+        keys.deadLetterQueueUrl,
+        'Settle: the dead-letter queue (FIFO), with settle-error / settle-reason attributes',
+        this.deadLetterQueue.queueUrl,
+      ),
+      tableName: output(keys.tableName, 'Settle: the instance table (one item per instance, key pk)', this.table.tableName),
+      region: output(keys.region, "Settle: the service's region", Aws.REGION),
+    };
   }
 
   private logGroup(id: string, settings: ResolvedSettleServiceProps): LogGroup {

@@ -17,7 +17,10 @@ export const exampleWorkerEntry = fileURLToPath(new URL('../functions/worker.ts'
 /** Example instance key the CLI outputs use; any `<machine>/<instanceId>` works. */
 export const exampleInstanceKey = 'counter/c1';
 
-/** This repository's example app: Settle as one stack over machines/, with outputs that make the AWS CLI examples copy-and-paste. */
+/**
+ * This repository's example app: Settle as one stack over machines/. Besides the construct's outputs (`SettleQueueUrl`,
+ * `SettleDeadLetterQueueUrl`, `SettleTableName`, `SettleRegion`), ready AWS CLI commands to copy and paste.
+ */
 export class SettleStack extends Stack {
   public readonly service: SettleService;
 
@@ -30,9 +33,7 @@ export class SettleStack extends Stack {
     this.service = new SettleService(this, 'Settle', { ...worker, ...props.service });
     const { queue, deadLetterQueue, table } = this.service;
 
-    new CfnOutput(this, 'QueueUrl', { description: 'The events queue (FIFO)', value: queue.queueUrl });
-    new CfnOutput(this, 'DeadLetterQueueUrl', { description: 'The dead-letter queue (FIFO)', value: deadLetterQueue.queueUrl });
-    new CfnOutput(this, 'TableName', { description: 'The instance table', value: table.tableName });
+    // The construct outputs the queue URLs, the table name and the region (SettleQueueUrl, …); these commands use the same values.
     new CfnOutput(this, 'SendEventCommand', {
       description: 'Sends an event to an instance; SQS drops a repeated deduplication id within 5 minutes',
       value:

@@ -1,7 +1,10 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AccountRootPrincipal, Role, User } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
+import { SettleService } from '../../infra/settle-service.ts';
 import { tableDefinition } from '../../runtime/core/resources.ts';
-import { actionsOf, allStatements, grantsOf, logicalId, synthService } from './helpers.ts';
+import { actionsOf, allStatements, fixtureEntry, grantsOf, logicalId, skipBundling, synthService } from './helpers.ts';
 
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const sorted = <T extends { action: string }>(grants: T[]) => [...grants].sort((a, b) => a.action.localeCompare(b.action));
@@ -46,6 +49,89 @@ describe('SettleService', () => {
           { action: 'logs:PutLogEvents', resource: logs },
         ]),
       );
+    });
+
+    describe('grantClient', () => {
+      /** A service and a user role in one stack, the role granted what the CLI and SettleClient need. */
+      function granted() {
+        const app = new App({ context: skipBundling });
+        const stack = new Stack(app, 'TestStack');
+        const service = new SettleService(stack, 'Settle', { workerEntry: fixtureEntry, sweeperEntry: fixtureEntry });
+        const role = new Role(stack, 'Operator', { assumedBy: new AccountRootPrincipal() });
+        const grant = service.grantClient(role);
+        return { stack, service, role, grant, template: Template.fromStack(stack) };
+      }
+
+      it('grants exactly: send and attributes on the queue, GetItem on the table, Query on the list index, read and drop dead letters', () => {
+        const { template, stack, service, role } = granted();
+        const table = arnOf(logicalId(stack, service.table));
+        const queue = arnOf(logicalId(stack, service.queue));
+        const dlq = arnOf(logicalId(stack, service.deadLetterQueue));
+        const listIndex = { 'Fn::Join': ['', [table, `/index/${tableDefinition.listIndex.name}`]] };
+
+        expect(sorted(grantsOf(template, logicalId(stack, role)))).toEqual(
+          sorted([
+            { action: 'sqs:SendMessage', resource: queue },
+            { action: 'sqs:GetQueueAttributes', resource: queue },
+            { action: 'dynamodb:GetItem', resource: table },
+            { action: 'dynamodb:Query', resource: listIndex },
+            { action: 'sqs:ReceiveMessage', resource: dlq },
+            { action: 'sqs:DeleteMessage', resource: dlq },
+            { action: 'sqs:ChangeMessageVisibility', resource: dlq },
+            { action: 'sqs:GetQueueAttributes', resource: dlq },
+          ]),
+        );
+      });
+
+      it('grants no wildcard action, no index/* and no KMS (neither queue nor table uses a customer-managed key)', () => {
+        const { template, stack, role } = granted();
+        const grants = grantsOf(template, logicalId(stack, role));
+
+        expect(grants.filter(({ action }) => action.includes('*'))).toEqual([]);
+        expect(grants.filter(({ action }) => action.startsWith('kms:'))).toEqual([]);
+        expect(JSON.stringify(grants)).not.toContain('index/*');
+        expect(JSON.stringify(grants)).not.toContain(`index/${tableDefinition.dueIndex.name}`);
+        template.resourceCountIs('AWS::KMS::Key', 0);
+        template.allResourcesProperties('AWS::SQS::Queue', { KmsMasterKeyId: Match.absent(), SqsManagedSseEnabled: true });
+      });
+
+      it('changes neither function role, and returns a grant that applied to the grantee', () => {
+        const { template, stack, service, grant } = granted();
+        const alone = synthService();
+
+        expect(grant.success).toBe(true);
+        for (const role of ['workerRole', 'sweeperRole'] as const) {
+          expect(grantsOf(template, logicalId(stack, service[role]))).toEqual(
+            grantsOf(alone.template, logicalId(alone.stack, alone.service[role])),
+          );
+        }
+      });
+
+      it('grants an IAM user the same', () => {
+        const app = new App({ context: skipBundling });
+        const stack = new Stack(app, 'TestStack');
+        const service = new SettleService(stack, 'Settle', { workerEntry: fixtureEntry, sweeperEntry: fixtureEntry });
+        const user = new User(stack, 'Developer');
+
+        service.grantClient(user);
+
+        const statements = allStatements(Template.fromStack(stack)).filter(({ type }) => type === 'AWS::IAM::Policy');
+        const userActions = statements
+          .filter(({ resource }) => resource.startsWith('DeveloperDefaultPolicy'))
+          .flatMap(({ statement }) => actionsOf(statement));
+        expect(userActions.sort()).toEqual(
+          [
+            'dynamodb:GetItem',
+            'dynamodb:Query',
+            'sqs:ChangeMessageVisibility',
+            'sqs:DeleteMessage',
+            'sqs:GetQueueAttributes',
+            'sqs:GetQueueAttributes',
+            'sqs:ReceiveMessage',
+            'sqs:SendMessage',
+          ].sort(),
+        );
+      });
     });
 
     it('attaches no managed policy to either role', () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
+import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
@@ -47,6 +48,16 @@ describe('SettleService', () => {
       ['tracing on', { tracing: true }],
     ])('reports no unacknowledged error or warning (%s)', (_, props) => {
       const { app } = settleApp(props);
+
+      const report = new AwsSolutionsChecks(app).validateScope(app);
+
+      expect(report.violations).toEqual([]);
+      expect(report.success).toBe(true);
+    });
+
+    it('reports nothing for a role given grantClient: exact actions on exact ARNs, no Resource::*', () => {
+      const { app, stack } = settleApp();
+      stack.service.grantClient(new Role(stack, 'Operator', { assumedBy: new AccountRootPrincipal() }));
 
       const report = new AwsSolutionsChecks(app).validateScope(app);
 

@@ -109,7 +109,7 @@ describe('SettleService', () => {
           { AttributeName: 'wakeShard', AttributeType: 'S' },
           { AttributeName: 'wakeAt', AttributeType: 'N' },
         ]),
-        GlobalSecondaryIndexes: [
+        GlobalSecondaryIndexes: Match.arrayWith([
           {
             IndexName: tableDefinition.dueIndex.name,
             KeySchema: [
@@ -118,8 +118,46 @@ describe('SettleService', () => {
             ],
             Projection: { ProjectionType: 'KEYS_ONLY' },
           },
-        ],
+        ]),
       });
+    });
+
+    it('has the list index from the shared definition: listShard (S) and listSort (S), the summary attributes projected', () => {
+      const { listIndex } = tableDefinition;
+      const table = Object.values(synthService().template.findResources('AWS::DynamoDB::Table'))[0]?.Properties;
+
+      expect(table.AttributeDefinitions).toEqual(
+        expect.arrayContaining([
+          { AttributeName: listIndex.partitionKey.name, AttributeType: listIndex.partitionKey.type },
+          { AttributeName: listIndex.sortKey.name, AttributeType: listIndex.sortKey.type },
+        ]),
+      );
+      expect(table.GlobalSecondaryIndexes.map((index: { IndexName: string }) => index.IndexName)).toEqual([
+        tableDefinition.dueIndex.name,
+        listIndex.name,
+      ]);
+      expect(table.GlobalSecondaryIndexes[1]).toEqual({
+        IndexName: listIndex.name,
+        KeySchema: [
+          { AttributeName: listIndex.partitionKey.name, KeyType: 'HASH' },
+          { AttributeName: listIndex.sortKey.name, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: listIndex.projection, NonKeyAttributes: [...listIndex.nonKeyAttributes] },
+      });
+    });
+
+    it('has exactly the list index the layout promises: keyed by listShard and listSort, neither snapshot nor history projected', () => {
+      // Pins the definition itself: the client queries these names, and a projected snapshot would cost a write unit per KB.
+      expect(tableDefinition.listIndex).toMatchObject({
+        name: 'list',
+        partitionKey: { name: 'listShard', type: 'S' },
+        sortKey: { name: 'listSort', type: 'S' },
+        projection: 'INCLUDE',
+        shards: 8,
+      });
+      for (const large of ['snapshot', 'snapshotGz', 'history', 'timers', 'letters', 'value']) {
+        expect(tableDefinition.listIndex.nonKeyAttributes).not.toContain(large);
+      }
     });
 
     it('is retained, with the log groups, when the stack is deleted by default', () => {

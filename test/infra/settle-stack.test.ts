@@ -4,6 +4,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { exampleInstanceKey, SettleStack } from '../../infra/settle-stack.ts';
+import { stackOutputKeys } from '../../runtime/core/resources.ts';
 import { fixtureEntry, logicalId, repositoryRoot, skipBundling } from './helpers.ts';
 
 function synthStack() {
@@ -23,13 +24,28 @@ function rendered(value: unknown): string {
 }
 
 describe('SettleStack', () => {
-  it('outputs the queue URL, DLQ URL and table name', () => {
+  it("outputs the construct's queue URL, DLQ URL, table name and region, and no copies of them", () => {
     const { template, stack } = synthStack();
     const { queue, deadLetterQueue, table } = stack.service;
 
-    template.hasOutput('QueueUrl', { Value: { Ref: logicalId(stack, queue) } });
-    template.hasOutput('DeadLetterQueueUrl', { Value: { Ref: logicalId(stack, deadLetterQueue) } });
-    template.hasOutput('TableName', { Value: { Ref: logicalId(stack, table) } });
+    template.hasOutput('SettleQueueUrl', { Value: { Ref: logicalId(stack, queue) } });
+    template.hasOutput('SettleDeadLetterQueueUrl', { Value: { Ref: logicalId(stack, deadLetterQueue) } });
+    template.hasOutput('SettleTableName', { Value: { Ref: logicalId(stack, table) } });
+    template.hasOutput('SettleRegion', { Value: { Ref: 'AWS::Region' } });
+    expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
+      ['GetInstanceCommand', 'ReceiveDeadLettersCommand', 'SendEventCommand', ...Object.values(stackOutputKeys())].sort(),
+    );
+  });
+
+  it("points the example commands at the construct's resources", () => {
+    const { template, stack } = synthStack();
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+    expect(rendered(outputs.SendEventCommand?.Value)).toContain(`--queue-url <${logicalId(stack, stack.service.queue)}>`);
+    expect(rendered(outputs.GetInstanceCommand?.Value)).toContain(`--table-name <${logicalId(stack, stack.service.table)}>`);
+    expect(rendered(outputs.ReceiveDeadLettersCommand?.Value)).toContain(
+      `--queue-url <${logicalId(stack, stack.service.deadLetterQueue)}>`,
+    );
   });
 
   it('outputs a ready AWS CLI command that sends an event with a group and a deduplication id', () => {

@@ -54,12 +54,13 @@ function explain(result: { status: number | null; output: string }): string {
 function expectCompleteAssembly(outdir: string): void {
   const template = JSON.parse(readFileSync(join(outdir, 'SettleStack.template.json'), 'utf8'));
   expect(Object.keys(template.Outputs).sort()).toEqual([
-    'DeadLetterQueueUrl',
     'GetInstanceCommand',
-    'QueueUrl',
     'ReceiveDeadLettersCommand',
     'SendEventCommand',
-    'TableName',
+    'SettleDeadLetterQueueUrl',
+    'SettleQueueUrl',
+    'SettleRegion',
+    'SettleTableName',
   ]);
 
   const assets = readdirSync(outdir).filter((name) => name.startsWith('asset.'));

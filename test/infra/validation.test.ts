@@ -37,6 +37,7 @@ describe('SettleService', () => {
             oldestEventAgeAlarmThreshold: Duration.seconds(30),
             workerEntry: '/nowhere/worker.ts',
             sweeperEntry: 'functions/sweeper.py',
+            outputPrefix: 'settle-orders',
           }),
       );
 
@@ -50,10 +51,11 @@ describe('SettleService', () => {
         'oldestEventAgeAlarmThreshold',
         'workerEntry',
         'sweeperEntry',
+        'outputPrefix',
       ]) {
         expect(error.message).toContain(`${prop} `);
       }
-      expect(error.message.split('; ')).toHaveLength(8);
+      expect(error.message.split('; ')).toHaveLength(9);
       expect(stack.node.findAll().filter((c) => c !== stack)).toEqual([]);
     });
 
@@ -70,6 +72,7 @@ describe('SettleService', () => {
         oldestEventAgeAlarmThresholdSeconds: 300,
         worker: { entry: fixtureEntry },
         sweeperEntry: fixtureEntry,
+        outputPrefix: 'Settle',
       });
     });
 
@@ -130,6 +133,11 @@ describe('SettleService', () => {
         { sweeperEntry: 'sweeper.py' },
         /sweeperEntry must be a \.ts or \.js file, got 'sweeper\.py'/,
       ],
+      [
+        'an output prefix that is not a logical id',
+        { outputPrefix: 'orders_settle' },
+        /outputPrefix must be 1 to 200 letters or digits \(stack output keys are CloudFormation logical ids\), got 'orders_settle'/,
+      ],
     ])('rejects %s', (_, props, message) => {
       const error = thrown(() => resolveProps(withEntries(props)));
       expect(error.message.replace(/^Invalid SettleService props: /, '').replace(/\.$/, '')).toMatch(message);
@@ -143,6 +151,7 @@ describe('SettleService', () => {
       ['the concurrency bounds', { maxConcurrency: 1000 }],
       ['RETAIN_ON_UPDATE_OR_DELETE', { removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE }],
       ['an alarm threshold of one minute', { oldestEventAgeAlarmThreshold: Duration.minutes(1) }],
+      ['an output prefix of letters and digits', { outputPrefix: 'Orders2' }],
     ])('accepts %s', (_, props) => {
       expect(() => resolveProps(withEntries(props))).not.toThrow();
     });

@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { SettleService } from '../../infra/settle-service.ts';
+import { defaultOutputPrefix, stackOutputKeys } from '../../runtime/core/resources.ts';
+import { fixtureEntry, logicalId, repositoryRoot, skipBundling, synthService } from './helpers.ts';
+
+const entries = { workerEntry: fixtureEntry, sweeperEntry: fixtureEntry };
+
+/** The template's outputs as key → value. */
+function outputsOf(template: Template): Record<string, unknown> {
+  const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+  return Object.fromEntries(Object.entries(outputs).map(([key, { Value }]) => [key, Value]));
+}
+
+describe('SettleService', () => {
+  describe('stack outputs', () => {
+    it('outputs the queue URL, the DLQ URL, the table name and the region under fixed keys', () => {
+      const { template, stack, service } = synthService();
+
+      expect(outputsOf(template)).toEqual({
+        SettleQueueUrl: { Ref: logicalId(stack, service.queue) },
+        SettleDeadLetterQueueUrl: { Ref: logicalId(stack, service.deadLetterQueue) },
+        SettleTableName: { Ref: logicalId(stack, service.table) },
+        SettleRegion: { Ref: 'AWS::Region' },
+      });
+    });
+
+    it('uses the keys a CLI gets from stackOutputKeys, with Settle as the default prefix', () => {
+      const { template, stack, service } = synthService();
+      const keys = stackOutputKeys();
+
+      expect(defaultOutputPrefix).toBe('Settle');
+      expect(service.settings.outputPrefix).toBe(defaultOutputPrefix);
+      expect(Object.keys(outputsOf(template)).sort()).toEqual(Object.values(keys).sort());
+      expect(Object.values(service.outputs).map((output) => stack.resolve(output.logicalId))).toEqual([
+        keys.queueUrl,
+        keys.deadLetterQueueUrl,
+        keys.tableName,
+        keys.region,
+      ]);
+    });
+
+    it('takes another prefix from outputPrefix', () => {
+      const { template, stack, service } = synthService({ outputPrefix: 'Billing2' });
+
+      expect(outputsOf(template)).toEqual({
+        Billing2QueueUrl: { Ref: logicalId(stack, service.queue) },
+        Billing2DeadLetterQueueUrl: { Ref: logicalId(stack, service.deadLetterQueue) },
+        Billing2TableName: { Ref: logicalId(stack, service.table) },
+        Billing2Region: { Ref: 'AWS::Region' },
+      });
+      expect(stackOutputKeys('Billing2').queueUrl).toBe('Billing2QueueUrl');
+    });
+
+    it('lets two services live in one stack, each with its own prefix and its own resources', () => {
+      const app = new App({ context: skipBundling });
+      const stack = new Stack(app, 'TwoServices');
+      const orders = new SettleService(stack, 'Orders', entries);
+      const billing = new SettleService(stack, 'Billing', { ...entries, outputPrefix: 'Billing' });
+
+      const outputs = outputsOf(Template.fromStack(stack));
+
+      expect(Object.keys(outputs)).toHaveLength(8);
+      expect(outputs.SettleQueueUrl).toEqual({ Ref: logicalId(stack, orders.queue) });
+      expect(outputs.BillingQueueUrl).toEqual({ Ref: logicalId(stack, billing.queue) });
+      expect(outputs.SettleTableName).toEqual({ Ref: logicalId(stack, orders.table) });
+      expect(outputs.BillingTableName).toEqual({ Ref: logicalId(stack, billing.table) });
+    });
+
+    it('refuses a second service with the same prefix in one stack, naming the fix, before adding anything', () => {
+      const app = new App({ context: skipBundling });
+      const stack = new Stack(app, 'TwoServices');
+      new SettleService(stack, 'Orders', entries);
+      const before = stack.node.findAll().length;
+
+      expect(() => new SettleService(stack, 'Billing', entries)).toThrow(
+        /TwoServices\/Orders already outputs SettleQueueUrl .*give each service in one stack its own outputPrefix/,
+      );
+      expect(stack.node.findAll()).toHaveLength(before);
+    });
+
+    it('allows the same prefix in two stacks', () => {
+      const app = new App({ context: skipBundling });
+      new SettleService(new Stack(app, 'One'), 'Settle', entries);
+
+      expect(() => new SettleService(new Stack(app, 'Two'), 'Settle', entries)).not.toThrow();
+    });
+
+    it.each(['', 'my-prefix', 'Settle_2', 'Sêttle', 'a'.repeat(201)])('rejects the output prefix %j', (prefix) => {
+      expect(() => synthService({ outputPrefix: prefix })).toThrow(/outputPrefix must be 1 to 200 letters or digits/);
+      expect(() => stackOutputKeys(prefix)).toThrow(RangeError);
+    });
+
+    it('keeps the key names where a CLI can import them without aws-cdk-lib: resources.ts imports nothing', () => {
+      const source = readFileSync(join(repositoryRoot, 'runtime/core/resources.ts'), 'utf8');
+
+      expect(source).not.toMatch(/^\s*import\s/m);
+      expect(source).not.toMatch(/\brequire\(/);
+    });
+  });
+});
