@@ -2,7 +2,7 @@
  * Creates the local stack's events queue, dead-letter queue and instance table from the one
  * shared definition (`runtime/core/resources.ts`), as the CDK stack does on AWS.
  * Idempotent: run it again and it returns the same resources; a queue found with other
- * attributes is converged to these, a table with another key or without the due index is refused.
+ * attributes is converged to these, a table with another key or without the due or the list index is refused.
  *
  * @example
  * const { queueUrl, deadLetterQueueUrl, tableName } = await provision({ sqs, dynamodb });
@@ -13,6 +13,7 @@ import {
   ResourceInUseException,
   type CreateTableCommandInput,
   type DynamoDBClient,
+  type GlobalSecondaryIndex,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import {
@@ -148,9 +149,9 @@ function isQueueExists(error: unknown): boolean {
   return [name, Code].some((value) => typeof value === 'string' && /QueueNameExists|QueueAlreadyExists/.test(value));
 }
 
-/** The instance table's CreateTable input, with its sparse due index. */
+/** The instance table's CreateTable input, with its sparse due index and its list index. */
 export function tableInput(tableName: string): CreateTableCommandInput {
-  const { partitionKey, dueIndex } = tableDefinition;
+  const { partitionKey, dueIndex, listIndex } = tableDefinition;
   return {
     TableName: tableName,
     BillingMode: tableDefinition.billingMode,
@@ -158,23 +159,43 @@ export function tableInput(tableName: string): CreateTableCommandInput {
       { AttributeName: partitionKey.name, AttributeType: partitionKey.type },
       { AttributeName: dueIndex.partitionKey.name, AttributeType: dueIndex.partitionKey.type },
       { AttributeName: dueIndex.sortKey.name, AttributeType: dueIndex.sortKey.type },
+      { AttributeName: listIndex.partitionKey.name, AttributeType: listIndex.partitionKey.type },
+      { AttributeName: listIndex.sortKey.name, AttributeType: listIndex.sortKey.type },
     ],
     KeySchema: [{ AttributeName: partitionKey.name, KeyType: 'HASH' }],
-    GlobalSecondaryIndexes: [dueIndexInput()],
+    GlobalSecondaryIndexes: [dueIndexInput(), listIndexInput()],
   };
 }
 
-function dueIndexInput() {
+function dueIndexInput(): GlobalSecondaryIndex {
   const { dueIndex } = tableDefinition;
   return {
     IndexName: dueIndex.name,
     KeySchema: [
-      { AttributeName: dueIndex.partitionKey.name, KeyType: 'HASH' as const },
-      { AttributeName: dueIndex.sortKey.name, KeyType: 'RANGE' as const },
+      { AttributeName: dueIndex.partitionKey.name, KeyType: 'HASH' },
+      { AttributeName: dueIndex.sortKey.name, KeyType: 'RANGE' },
     ],
     Projection: { ProjectionType: dueIndex.projection },
   };
 }
+
+function listIndexInput(): GlobalSecondaryIndex {
+  const { listIndex } = tableDefinition;
+  return {
+    IndexName: listIndex.name,
+    KeySchema: [
+      { AttributeName: listIndex.partitionKey.name, KeyType: 'HASH' },
+      { AttributeName: listIndex.sortKey.name, KeyType: 'RANGE' },
+    ],
+    Projection: { ProjectionType: listIndex.projection, NonKeyAttributes: [...listIndex.nonKeyAttributes] },
+  };
+}
+
+/** What each index is for, to say what is missing when a table exists without it. */
+const indexPurposes: readonly { readonly name: string; readonly usedBy: string }[] = [
+  { name: tableDefinition.dueIndex.name, usedBy: 'the timer sweeper queries' },
+  { name: tableDefinition.listIndex.name, usedBy: 'listing instances queries' },
+];
 
 async function ensureTable(dynamodb: DynamoDBClient, tableName: string, readyTimeoutMs: number): Promise<void> {
   try {
@@ -188,10 +209,11 @@ async function ensureTable(dynamodb: DynamoDBClient, tableName: string, readyTim
         `Table ${tableName} exists with key (${key}), but Settle needs ${tableDefinition.partitionKey.name} (HASH) alone. Delete the table or choose another name.`,
       );
     }
-    if (!table.GlobalSecondaryIndexes?.some((index) => index.IndexName === tableDefinition.dueIndex.name)) {
-      throw new Error(
-        `Table ${tableName} exists without the '${tableDefinition.dueIndex.name}' index the timer sweeper queries. Delete the table or choose another name.`,
-      );
+    const present = new Set(table.GlobalSecondaryIndexes?.map((index) => index.IndexName));
+    const missing = indexPurposes.filter(({ name }) => !present.has(name));
+    if (missing.length > 0) {
+      const what = missing.map(({ name, usedBy }) => `the '${name}' index ${usedBy}`).join(' and ');
+      throw new Error(`Table ${tableName} exists without ${what}. Delete the table or choose another name.`);
     }
   }
   await waitUntilActive(dynamodb, tableName, readyTimeoutMs);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalClients, type LocalClients } from '../local/clients.ts';
 import { startEmulators, type Emulators } from '../local/emulators.ts';
 import { provision, type ProvisionedResources } from '../local/provision.ts';
-import { defaultWorkerTimeoutSeconds } from '../runtime/core/resources.ts';
+import { defaultWorkerTimeoutSeconds, tableDefinition } from '../runtime/core/resources.ts';
 import { SettleStack } from '../infra/settle-stack.ts';
 
 /**
@@ -14,6 +14,7 @@ import { SettleStack } from '../infra/settle-stack.ts';
  * template — compared attribute by attribute wherever the emulator reports one.
  */
 type Resource = { Type: string; Properties: Record<string, unknown> };
+type DeployedIndex = { IndexName: string; KeySchema: object; Projection: object };
 
 let template: Record<string, Resource>;
 let emulators: Emulators;
@@ -79,7 +80,7 @@ describe('local stack parity with the synthesized template', () => {
     for (const [name, deployed, emulated] of pairs) expect(`${name}=${emulated}`).toBe(`${name}=${deployed}`);
   });
 
-  it('creates the table with the same key, billing mode and due index', async () => {
+  it('creates the table with the same key, billing mode and attribute definitions', async () => {
     const properties = only('AWS::DynamoDB::Table', () => true);
 
     const { Table } = await clients.dynamodb.send(new DescribeTableCommand({ TableName: local.tableName }));
@@ -89,9 +90,23 @@ describe('local stack parity with the synthesized template', () => {
       new Set((properties.AttributeDefinitions as object[]).map((d) => JSON.stringify(d))),
     );
     expect(Table?.BillingModeSummary?.BillingMode ?? 'PAY_PER_REQUEST').toBe(properties.BillingMode);
-    const deployedIndexes = properties.GlobalSecondaryIndexes as { IndexName: string; KeySchema: object; Projection: object }[];
-    expect(Table?.GlobalSecondaryIndexes?.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection }))).toEqual(
-      deployedIndexes.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection })),
+    expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual(
+      (properties.GlobalSecondaryIndexes as { IndexName: string }[]).map((index) => index.IndexName).sort(),
     );
   });
+
+  it.each([tableDefinition.dueIndex.name, tableDefinition.listIndex.name])(
+    "creates the '%s' index with the same key schema and projection",
+    async (name) => {
+      const properties = only('AWS::DynamoDB::Table', () => true);
+      const deployed = (properties.GlobalSecondaryIndexes as DeployedIndex[]).find((index) => index.IndexName === name);
+
+      const { Table } = await clients.dynamodb.send(new DescribeTableCommand({ TableName: local.tableName }));
+      const emulated = Table?.GlobalSecondaryIndexes?.find((index) => index.IndexName === name);
+
+      expect(deployed, `the template has no '${name}' index`).toBeDefined();
+      expect(emulated?.KeySchema).toEqual(deployed?.KeySchema);
+      expect(emulated?.Projection).toEqual(deployed?.Projection);
+    },
+  );
 });

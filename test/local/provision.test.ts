@@ -75,19 +75,46 @@ describe('provision', () => {
         { AttributeName: 'pk', AttributeType: 'S' },
         { AttributeName: tableDefinition.dueIndex.partitionKey.name, AttributeType: tableDefinition.dueIndex.partitionKey.type },
         { AttributeName: tableDefinition.dueIndex.sortKey.name, AttributeType: tableDefinition.dueIndex.sortKey.type },
+        { AttributeName: tableDefinition.listIndex.partitionKey.name, AttributeType: tableDefinition.listIndex.partitionKey.type },
+        { AttributeName: tableDefinition.listIndex.sortKey.name, AttributeType: tableDefinition.listIndex.sortKey.type },
       ]),
     );
-    expect(table.GlobalSecondaryIndexes).toEqual([
-      expect.objectContaining({
-        IndexName: tableDefinition.dueIndex.name,
-        IndexStatus: 'ACTIVE',
-        KeySchema: [
-          { AttributeName: tableDefinition.dueIndex.partitionKey.name, KeyType: 'HASH' },
-          { AttributeName: tableDefinition.dueIndex.sortKey.name, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: tableDefinition.dueIndex.projection },
-      }),
-    ]);
+    expect(table.AttributeDefinitions).toHaveLength(5);
+    const byName = (name: string) => table.GlobalSecondaryIndexes?.find((index) => index.IndexName === name);
+    expect(table.GlobalSecondaryIndexes).toHaveLength(2);
+    expect(byName(tableDefinition.dueIndex.name)).toMatchObject({
+      IndexStatus: 'ACTIVE',
+      KeySchema: [
+        { AttributeName: tableDefinition.dueIndex.partitionKey.name, KeyType: 'HASH' },
+        { AttributeName: tableDefinition.dueIndex.sortKey.name, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: tableDefinition.dueIndex.projection },
+    });
+    expect(byName(tableDefinition.listIndex.name)).toMatchObject({
+      IndexStatus: 'ACTIVE',
+      KeySchema: [
+        { AttributeName: tableDefinition.listIndex.partitionKey.name, KeyType: 'HASH' },
+        { AttributeName: tableDefinition.listIndex.sortKey.name, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...tableDefinition.listIndex.nonKeyAttributes] },
+    });
+  });
+
+  it('builds the CreateTable input from the shared definition, both indexes included', () => {
+    const input = tableInput('t');
+    const { dueIndex, listIndex } = tableDefinition;
+
+    expect(input.GlobalSecondaryIndexes?.map((index) => index.IndexName)).toEqual([dueIndex.name, listIndex.name]);
+    expect(input.GlobalSecondaryIndexes?.[1]?.Projection).toEqual({
+      ProjectionType: listIndex.projection,
+      NonKeyAttributes: [...listIndex.nonKeyAttributes],
+    });
+    // Every key attribute is defined, and nothing else (DynamoDB refuses unused attribute definitions).
+    const keyNames = [input.KeySchema, ...(input.GlobalSecondaryIndexes ?? []).map((index) => index.KeySchema)]
+      .flatMap((schema) => schema ?? [])
+      .map((key) => key.AttributeName)
+      .sort();
+    expect(input.AttributeDefinitions?.map((definition) => definition.AttributeName).sort()).toEqual(keyNames);
   });
 
   it('is idempotent: a second run returns the same resources and leaves their attributes as they were', async () => {
@@ -101,7 +128,7 @@ describe('provision', () => {
     const { LastModifiedTimestamp: _a, ...before } = attributesBefore;
     const { LastModifiedTimestamp: _b, ...after } = await queueAttributes(second.queueUrl);
     expect(after).toEqual(before);
-    expect((await describeTable(names.table)).GlobalSecondaryIndexes).toHaveLength(1);
+    expect((await describeTable(names.table)).GlobalSecondaryIndexes).toHaveLength(2);
   });
 
   it('converges a queue that exists with another visibility timeout instead of failing', async () => {
@@ -133,7 +160,32 @@ describe('provision', () => {
       new CreateTableCommand({ ...withoutIndex, AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }] }),
     );
 
-    await expect(run({ names })).rejects.toThrow(/exists without the 'due' index.*Delete the table or choose another name/);
+    await expect(run({ names })).rejects.toThrow(
+      /exists without the 'due' index the timer sweeper queries and the 'list' index listing instances queries\. Delete the table or choose another name/,
+    );
+  });
+
+  it('refuses a table that exists with the due index but without the list index, naming the fix', async () => {
+    const names = uniqueNames('list');
+    const full = tableInput(names.table);
+    const dueOnly = full.GlobalSecondaryIndexes?.filter((index) => index.IndexName === tableDefinition.dueIndex.name) ?? [];
+    const { listIndex } = tableDefinition;
+    await emulators.clients.dynamodb.send(
+      new CreateTableCommand({
+        ...full,
+        GlobalSecondaryIndexes: dueOnly,
+        AttributeDefinitions: full.AttributeDefinitions?.filter(
+          (definition) => definition.AttributeName !== listIndex.partitionKey.name && definition.AttributeName !== listIndex.sortKey.name,
+        ),
+      }),
+    );
+
+    const attempt = run({ names });
+
+    await expect(attempt).rejects.toThrow(
+      /exists without the 'list' index listing instances queries\. Delete the table or choose another name/,
+    );
+    await expect(attempt).rejects.not.toThrow(/'due'/);
   });
 
   it('refuses a table with another key, naming the fix', async () => {
