@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from './logger.ts';
 import { forgetSentLetters, letterOf, pendingLetterOf, pendingLetters, resends, sendLetters } from './outbox.ts';
 import { InstanceSession, type Applied, type MachineState } from './instance.ts';
 import { parseInstanceKey, type InstanceKey } from './instance-key.ts';
-import type { MachineDefinition, MachineRegistry } from './registry.ts';
+import { checkEventSchema, definitionOf, type MachineDefinition, type MachineRegistry } from './registry.ts';
 import type { HistoryEntry, InstanceRecord, InstanceStore, PendingLetter } from './store.ts';
 
 /** One event that changed (or was recorded as ignored by) an instance, reported once it is saved. */
@@ -87,7 +87,7 @@ async function processGroup(groupId: string, records: readonly InboundRecord[], 
   let definition: MachineDefinition;
   try {
     key = parseInstanceKey(groupId || undefined);
-    definition = lookUp(core.registry, key);
+    definition = definitionOf(core.registry, key);
   } catch (error) {
     return sendLetters(
       records.map((record) => letterOf(record, error as PermanentError)),
@@ -314,39 +314,9 @@ async function applyRecord(
     const woken = await session.wake(budgetMs);
     return woken.outcome === 'ignored' ? undefined : woken;
   }
-  const type = shownType(message.event.type);
-  let problem: string | undefined;
-  try {
-    problem = definition.validateEvent?.(message.event);
-  } catch (error) {
-    const { name, message: text } = describeError(error);
-    throw new PermanentError(
-      'schema-violation',
-      `validateEvent of machine '${key.machine}' threw ${name}: ${text} on event '${type}' for instance ${key.key}. ` +
-        'Make it return a message for bad input instead of throwing, then redrive the event from the DLQ.',
-      { instanceKey: key.key, cause: error },
-    );
-  }
-  if (problem !== undefined) {
-    throw new PermanentError(
-      'schema-violation',
-      `Event '${type}' for instance ${key.key} does not match machine '${key.machine}': ${problem}.`,
-      { instanceKey: key.key },
-    );
-  }
+  checkEventSchema(definition, key, message.event);
   const { sequenceNumber } = record;
   return session.apply(message.event, { instanceKey: key.key, sequenceNumber, idempotencyKey: `${key.key}#${sequenceNumber}` }, budgetMs);
-}
-
-function lookUp(registry: MachineRegistry, key: InstanceKey): MachineDefinition {
-  const definition = Object.hasOwn(registry, key.machine) ? registry[key.machine] : undefined;
-  if (definition) return definition;
-  throw new PermanentError(
-    'unknown-machine',
-    `No machine named '${key.machine}' is registered (instance ${key.key}); known machines: ${Object.keys(registry).join(', ') || 'none'}. ` +
-      'Fix the message group id, or add the machine to the registry your worker is built with and deploy.',
-    { instanceKey: key.key },
-  );
 }
 
 function invalidSequenceNumber(record: InboundRecord, key: InstanceKey): PermanentError {

@@ -1,4 +1,7 @@
 import type { AnyStateMachine, EventObject } from 'xstate';
+import { PermanentError, describeError } from './errors.ts';
+import { shownType } from './event.ts';
+import type { InstanceKey } from './instance-key.ts';
 
 /** What a machine gets as `input` when Settle creates an instance on its first event. */
 export interface InstanceInput {
@@ -47,4 +50,40 @@ export function defineRegistry<R extends MachineRegistry>(registry: R): R {
   }
   if (problems.length > 0) throw new Error(`The machine registry is invalid: ${problems.join('; ')}.`);
   return registry;
+}
+
+/** The machine an instance runs, or `unknown-machine`: checked by the worker, and by the client before it sends. */
+export function definitionOf(registry: MachineRegistry, key: InstanceKey): MachineDefinition {
+  const definition = Object.hasOwn(registry, key.machine) ? registry[key.machine] : undefined;
+  if (definition) return definition;
+  throw new PermanentError(
+    'unknown-machine',
+    `No machine named '${key.machine}' is registered (instance ${key.key}); known machines: ${Object.keys(registry).join(', ') || 'none'}. ` +
+      'Fix the message group id, or add the machine to the registry your worker is built with and deploy.',
+    { instanceKey: key.key },
+  );
+}
+
+/** Runs the machine's `validateEvent`; a message it returns, or anything it throws, is a `schema-violation`. */
+export function checkEventSchema(definition: MachineDefinition, key: InstanceKey, event: EventObject & Record<string, unknown>): void {
+  const type = shownType(event.type);
+  let problem: string | undefined;
+  try {
+    problem = definition.validateEvent?.(event);
+  } catch (error) {
+    const { name, message: text } = describeError(error);
+    throw new PermanentError(
+      'schema-violation',
+      `validateEvent of machine '${key.machine}' threw ${name}: ${text} on event '${type}' for instance ${key.key}. ` +
+        'Make it return a message for bad input instead of throwing, then redrive the event from the DLQ.',
+      { instanceKey: key.key, cause: error },
+    );
+  }
+  if (problem !== undefined) {
+    throw new PermanentError(
+      'schema-violation',
+      `Event '${type}' for instance ${key.key} does not match machine '${key.machine}': ${problem}.`,
+      { instanceKey: key.key },
+    );
+  }
 }

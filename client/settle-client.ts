@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ContextFrom, StateValue } from 'xstate';
+import { createDocumentClient } from '../runtime/aws/dynamo-store.ts';
+import { WaitTimeoutError } from '../runtime/core/errors.ts';
+import { decodeItem, type StoredItem } from '../runtime/core/item.ts';
+import type { MachineRegistry } from '../runtime/core/registry.ts';
+import type { Outcome } from '../runtime/core/settled.ts';
+import type { HistoryEntry, InstanceRecord } from '../runtime/core/store.ts';
+import { awsCall } from './aws-errors.ts';
+import { connectionClients, resolveConnection, type ConnectionOptions } from './connection.ts';
+import { DeadLetterBox } from './dead-letter-box.ts';
+import { checkOutgoing, type EventOf, instanceKeyOf, type MachineName } from './events.ts';
+import { listInstances, type ListOptions, type ListPage } from './list-query.ts';
+
+export interface SettleClientOptions<R extends MachineRegistry> {
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  readonly tableName: string;
+  /**
+   * The registry the worker runs. Optional; with it the client refuses, before sending, an event for an unknown
+   * machine, of a type no state takes, or that `validateEvent` rejects.
+   */
+  readonly registry?: R;
+  /** @default a client from the SDK's standard settings */
+  readonly sqs?: SQSClient;
+  /** @default a document client from the SDK's standard settings */
+  readonly dynamodb?: DynamoDBDocumentClient;
+}
+
+export interface SendOptions {
+  /**
+   * SQS drops a message whose deduplication id it saw in the last 5 minutes. Pass the same id to retry a send
+   * whose answer was lost; by default every call gets a fresh one.
+   */
+  readonly deduplicationId?: string;
+}
+
+export interface SendResult {
+  readonly instanceKey: string;
+  /** SQS's SequenceNumber, as SQS wrote it: the instance's history and `lastSeq` show the same string. */
+  readonly sequenceNumber: string;
+  readonly messageId: string;
+  readonly deduplicationId: string;
+}
+
+export interface WaitOptions {
+  /** @default 30,000 */
+  readonly timeoutMs?: number;
+}
+
+/** How an event ended: the instance's history entry for it, and the instance's settled state after it. */
+export type EventOutcome = Outcome | 'dead-lettered';
+
+export interface EventResult<C = unknown> {
+  readonly instanceKey: string;
+  readonly sequenceNumber: string;
+  readonly outcome: EventOutcome;
+  readonly value: StateValue;
+  /** Every active state as a dot path, one per region. */
+  readonly states: readonly string[];
+  readonly context: C;
+  readonly tags: readonly string[];
+  /** XState's status: `active`, `done`, `error`. */
+  readonly status: string;
+  /** For a dead-lettered event: its `settle-error` code and the start of its reason (the letter has all of it). */
+  readonly deadLetter?: { readonly code: string; readonly reason: string };
+}
+
+/** A pending durable timer. */
+export interface TimerView {
+  /** The delayed event's id (for `after`, XState's event type). */
+  readonly id: string;
+  readonly eventType: string;
+  /** When it is due (ISO). */
+  readonly fireAt: string;
+  /** For a delayed `sendTo` a child: the child's id. */
+  readonly target?: string;
+}
+
+/** Everything stored about one instance, read at once. */
+export interface InstanceView<C = unknown> {
+  readonly key: string;
+  readonly machine: string;
+  readonly id: string;
+  readonly machineVersion: number;
+  readonly status: string;
+  readonly value: StateValue;
+  readonly states: readonly string[];
+  readonly context: C;
+  readonly tags: readonly string[];
+  /** The outcome of the last event. */
+  readonly outcome: EventOutcome | undefined;
+  /** The last handled SequenceNumber, as SQS wrote it. */
+  readonly lastSeq: string;
+  readonly timers: readonly TimerView[];
+  /** The last events, oldest first. */
+  readonly history: readonly HistoryEntry[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** The item's version: it counts writes. */
+  readonly version: number;
+}
+
+type ContextOf<R extends MachineRegistry, M extends keyof R> = ContextFrom<R[M]['machine']>;
+
+const pollFirstMs = 50;
+const pollMaxMs = 500;
+
+/**
+ * Sends events to Settle instances and reads them back, over the AWS SDK: the same code against a deployed
+ * stack and the local one. Typed by the registry: `new SettleClient<typeof registry>(…)` makes an event of
+ * a shape the machine does not declare a compile error.
+ *
+ * @example
+ * const client = new SettleClient({ ...connection, registry });
+ * const result = await client.sendAndWait('approval', 'doc-17', { type: 'SUBMIT', by: 'eve' });
+ * // result.outcome === 'resolve', result.states === ['review.legal.pending', 'review.finance.checking']
+ */
+export class SettleClient<R extends MachineRegistry = MachineRegistry> {
+  /** The dead-letter queue: browse it, redrive letters safely. */
+  readonly deadLetters: DeadLetterBox;
+  private readonly sqs: SQSClient;
+  private readonly dynamodb: DynamoDBDocumentClient;
+
+  /**
+   * A client for the stack `options` names (see {@link resolveConnection}): `--stack`, the SETTLE_* settings, or
+   * a `settle dev` running on this machine.
+   */
+  static async connect<R extends MachineRegistry = MachineRegistry>(
+    options: ConnectionOptions = {},
+    registry?: R,
+  ): Promise<SettleClient<R>> {
+    const connection = await resolveConnection(options);
+    const { sqs, dynamodb } = connectionClients(connection);
+    return new SettleClient<R>({ ...connection, sqs, dynamodb, ...(registry ? { registry } : {}) });
+  }
+
+  constructor(private readonly options: SettleClientOptions<R>) {
+    this.sqs = options.sqs ?? new SQSClient({});
+    this.dynamodb = options.dynamodb ?? createDocumentClient(new DynamoDBClient({}));
+    this.deadLetters = new DeadLetterBox(this.sqs, options.deadLetterQueueUrl, options.queueUrl, (key) => this.read(key), options.registry);
+  }
+
+  /** Queues an event for `<machine>/<id>`; the worker applies it in order. Nothing is sent if it is invalid. */
+  async send<M extends MachineName<R>>(machine: M, id: string, event: EventOf<R, M>, options: SendOptions = {}): Promise<SendResult> {
+    const { key, body, type } = checkOutgoing(`${machine}/${id}`, event, this.options.registry);
+    const deduplicationId = options.deduplicationId ?? randomUUID();
+    const sent = await awsCall(`send '${type.slice(0, 128)}' to ${key.key}`, () =>
+      this.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: this.options.queueUrl,
+          MessageGroupId: key.key,
+          MessageDeduplicationId: deduplicationId,
+          MessageBody: body,
+        }),
+      ),
+    );
+    if (!sent.SequenceNumber || !sent.MessageId)
+      throw new Error(`SQS answered without a SequenceNumber: is ${this.options.queueUrl} a FIFO queue?`);
+    return { instanceKey: key.key, sequenceNumber: sent.SequenceNumber, messageId: sent.MessageId, deduplicationId };
+  }
+
+  /**
+   * Sends an event and waits until the instance has handled it — applied, ignored or dead-lettered — then
+   * answers with the settled state. Throws {@link WaitTimeoutError} after `timeoutMs` (the event stays queued).
+   */
+  async sendAndWait<M extends MachineName<R>>(
+    machine: M,
+    id: string,
+    event: EventOf<R, M>,
+    options: SendOptions & WaitOptions = {},
+  ): Promise<EventResult<ContextOf<R, M>>> {
+    const sent = await this.send(machine, id, event, options);
+    return this.waitFor(sent.instanceKey, sent.sequenceNumber, options) as Promise<EventResult<ContextOf<R, M>>>;
+  }
+
+  /** Waits until `instanceKey` has handled the event SQS numbered `sequenceNumber`. */
+  async waitFor(instanceKey: string, sequenceNumber: string, options: WaitOptions = {}): Promise<EventResult> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    const wanted = BigInt(sequenceNumber);
+    for (let pause = pollFirstMs; ; pause = Math.min(pollMaxMs, pause * 2)) {
+      const record = await this.read(instanceKey);
+      if (record && BigInt(record.lastSeq) >= wanted) return resultOf(record, sequenceNumber);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new WaitTimeoutError(instanceKey, sequenceNumber, timeoutMs);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+    }
+  }
+
+  /** The instance as stored, or `undefined` if it has handled no event yet. */
+  async get<M extends MachineName<R>>(machine: M, id: string): Promise<InstanceView<ContextOf<R, M>> | undefined> {
+    const record = await this.read(instanceKeyOf(`${machine}/${id}`).key);
+    return record && (viewOf(record) as InstanceView<ContextOf<R, M>>);
+  }
+
+  /** Its last events (the worker keeps SETTLE_HISTORY_LIMIT, 20 by default), oldest first. */
+  async history(machine: MachineName<R>, id: string): Promise<readonly HistoryEntry[]> {
+    return (await this.get(machine, id))?.history ?? [];
+  }
+
+  /** Its pending durable timers, earliest first. */
+  async timers(machine: MachineName<R>, id: string): Promise<readonly TimerView[]> {
+    return (await this.get(machine, id))?.timers ?? [];
+  }
+
+  /** A page of a machine's instances, filtered by state, status, outcome or age, through the list index. */
+  list(options: ListOptions & { readonly machine: MachineName<R> }): Promise<ListPage> {
+    return listInstances(this.dynamodb, this.options.tableName, options);
+  }
+
+  /** Closes the SDK clients' sockets. */
+  destroy(): void {
+    this.sqs.destroy();
+    this.dynamodb.destroy();
+  }
+
+  private async read(instanceKey: string): Promise<InstanceRecord | undefined> {
+    const { Item } = await awsCall(`read ${instanceKey}`, () =>
+      this.dynamodb.send(new GetCommand({ TableName: this.options.tableName, Key: { pk: instanceKey }, ConsistentRead: true })),
+    );
+    return Item ? decodeItem(Item as StoredItem) : undefined;
+  }
+}
+
+function viewOf(record: InstanceRecord): InstanceView {
+  return {
+    key: record.pk,
+    machine: record.machine,
+    id: record.pk.slice(record.pk.indexOf('/') + 1),
+    machineVersion: record.machineVersion,
+    status: record.status,
+    value: record.value,
+    states: record.states,
+    context: record.snapshot.context,
+    tags: record.tags,
+    outcome: record.outcome,
+    lastSeq: record.lastSeq,
+    timers: record.timers.map((timer) => ({
+      id: timer.id,
+      eventType: timer.event.type,
+      fireAt: new Date(timer.fireAt).toISOString(),
+      ...(timer.target === undefined ? {} : { target: timer.target }),
+    })),
+    history: record.history,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    version: record.version,
+  };
+}
+
+function resultOf(record: InstanceRecord, sequenceNumber: string): EventResult {
+  const wanted = BigInt(sequenceNumber);
+  const entry = record.history.find((candidate) => /^\d+$/.test(candidate.seq) && BigInt(candidate.seq) === wanted);
+  const view = viewOf(record);
+  const base = {
+    instanceKey: record.pk,
+    sequenceNumber,
+    value: view.value,
+    states: view.states,
+    context: view.context,
+    tags: view.tags,
+    status: view.status,
+  };
+  if (!entry) {
+    // Handled, but more events than the history keeps were recorded after it before this read.
+    throw new Error(
+      `Instance ${record.pk} has handled event ${sequenceNumber}, but its history no longer holds it (${record.history.length} newer entries): ` +
+        `its outcome is unknown. Its state now: ${JSON.stringify(record.states)}.`,
+    );
+  }
+  if (entry.outcome === 'dead-lettered' || entry.outcome === 'error') {
+    return { ...base, outcome: 'dead-lettered', deadLetter: { code: entry.error ?? entry.outcome, reason: entry.reason ?? '' } };
+  }
+  return { ...base, outcome: entry.outcome };
+}

@@ -1,0 +1,25 @@
+import type { AnyStateMachine, AnyStateNode } from 'xstate';
+
+/**
+ * The event types a machine can ever take from the outside: every transition's event descriptor in every
+ * state node, less XState's own (`xstate.*`: delays, done and error events). A descriptor may be a wildcard:
+ * `*` takes any type, `order.*` any type starting with `order.`.
+ */
+export function acceptedEventTypes(machine: AnyStateMachine): string[] {
+  const descriptors = new Set<string>();
+  const visit = (node: AnyStateNode): void => {
+    for (const descriptor of node.transitions.keys()) {
+      if (!descriptor.startsWith('xstate.')) descriptors.add(descriptor);
+    }
+    for (const child of Object.values(node.states)) visit(child);
+  };
+  visit(machine.root);
+  return [...descriptors].sort();
+}
+
+/** True if some state of the machine has a transition for `type` (a wildcard counts). */
+export function acceptsEventType(accepted: readonly string[], type: string): boolean {
+  return accepted.some(
+    (descriptor) => descriptor === type || descriptor === '*' || (descriptor.endsWith('.*') && type.startsWith(descriptor.slice(0, -1))),
+  );
+}
