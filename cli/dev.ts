@@ -1,9 +1,16 @@
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { devDiscoveryFile, type DevDiscovery } from '../client/connection.ts';
 import { localCredentials } from '../local/clients.ts';
 import { appliedLine, readyBanner } from '../local/banner.ts';
+import { localRegion } from '../local/emulators.ts';
 import { consoleLogger } from '../local/log.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
 import { loadRegistry, unbumpedChanges, watchFiles } from './registry-module.ts';
+
+/** Where `runDev` tells other terminals about its stack (`SETTLE_DEV_FILE`, or settle-dev.json in the temporary folder). */
+export { devDiscoveryFile };
 
 export interface DevOptions {
   /** The registry module, TypeScript or JavaScript. */
@@ -90,6 +97,8 @@ export async function runDev(options: DevOptions): Promise<void> {
   // Handlers first: a Ctrl-C that comes as soon as the banner shows must stop the stack, not kill the process.
   const starting = startDev(options);
   let stoppingSince: number | undefined;
+  /** Removes the discovery file, once it is written. */
+  let unpublish = () => {};
   const stop = (signal: NodeJS.Signals) => {
     if (stoppingSince !== undefined) {
       // npm and tsx forward the terminal's Ctrl-C, so one press can arrive twice: only a later one forces.
@@ -99,6 +108,7 @@ export async function runDev(options: DevOptions): Promise<void> {
     }
     stoppingSince = Date.now();
     console.log(`\n${signal}: stopping the local stack…`);
+    unpublish();
     starting
       .then((session) => session.stop())
       .then(
@@ -117,10 +127,62 @@ export async function runDev(options: DevOptions): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   const session = await starting;
+  // `settle` commands in other terminals find the stack through the discovery file, until it stops.
+  if (stoppingSince === undefined) unpublish = publishDiscovery(session.stack, options.registry);
   // For anything in this process that builds its own SDK client from the standard settings.
   Object.assign(process.env, session.stack.env);
   if (!process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE) {
     process.env.AWS_ACCESS_KEY_ID = localCredentials.accessKeyId;
     process.env.AWS_SECRET_ACCESS_KEY = localCredentials.secretAccessKey;
+  }
+}
+
+/** Writes the discovery file; returns what removes it again. */
+function publishDiscovery(stack: LocalStack, registry: string): () => void {
+  const file = devDiscoveryFile();
+  try {
+    writeDiscovery(file, {
+      pid: process.pid,
+      sqsEndpoint: stack.endpoints.sqs,
+      dynamodbEndpoint: stack.endpoints.dynamodb,
+      region: localRegion,
+      queueUrl: stack.queueUrl,
+      deadLetterQueueUrl: stack.deadLetterQueueUrl,
+      tableName: stack.tableName,
+      registry: resolve(registry),
+    });
+  } catch (error) {
+    consoleLogger.warn(`settle dev: could not write ${file}; \`settle\` commands in other terminals will not find this stack`, error);
+    return () => {};
+  }
+  const unpublish = () => {
+    process.off('exit', unpublish);
+    removeDiscovery(file);
+  };
+  // A forced exit (a second Ctrl-C) or a crash removes it too; a killed process leaves it behind, and readers ignore it.
+  process.on('exit', unpublish);
+  return unpublish;
+}
+
+/** Writes the discovery file whole or not at all (a reader never sees half of it), readable by this user only. */
+function writeDiscovery(file: string, discovery: DevDiscovery): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const temporary = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(temporary, `${JSON.stringify(discovery, null, 2)}\n`, { mode: 0o600 });
+    renameSync(temporary, file);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** Removes the discovery file if it still describes this process's stack: a later `settle dev` may have replaced it. */
+function removeDiscovery(file: string): void {
+  try {
+    const { pid } = JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown };
+    if (pid === process.pid) rmSync(file, { force: true });
+  } catch {
+    // Gone already, or not ours: nothing to remove.
   }
 }
