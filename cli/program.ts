@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
+import { addClientCommands } from './client-commands.ts';
 import { runDev, type DevOptions } from './dev.ts';
 
 /** Where `settle dev` looks for the registry when `--registry` is not given. */
@@ -44,7 +45,8 @@ export function devOptions(raw: RawDevOptions, env: NodeJS.ProcessEnv, exists: (
 }
 
 export function program(): Command {
-  const settle = new Command('settle').description('Durable XState machines on AWS serverless.');
+  // exitOverride before the subcommands, so that they inherit it: bin.ts maps usage errors to exit code 2.
+  const settle = new Command('settle').description('Durable XState machines on AWS serverless.').exitOverride();
   settle
     .command('dev')
     .description(
@@ -57,5 +59,6 @@ export function program(): Command {
     .option('--dynamodb-local', "Amazon's DynamoDB Local (Java 17) instead of dynalite")
     .option('--no-watch', 'do not reload when the registry changes')
     .action(async (raw: RawDevOptions) => runDev(devOptions(raw, process.env)));
+  addClientCommands(settle);
   return settle;
 }

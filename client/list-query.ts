@@ -83,7 +83,7 @@ export async function listInstances(document: DynamoDBDocumentClient, tableName:
     options.cursor === undefined ? streams.map((): StreamPosition => null) : decodeCursor(options.cursor, filter, streams.length);
 
   const fetched = await Promise.all(
-    streams.map((stream, index) => fetchStream(document, tableName, stream, filter, positions[index] ?? 'done', limit)),
+    streams.map((stream, index) => fetchStream(document, tableName, stream, filter, positionAt(positions, index), limit)),
   );
   const found: Found[] = fetched.flatMap(({ items }, stream) => items.map((item) => ({ stream, item })));
   found.sort((a, b) => compareKeys(a.item, b.item));
@@ -184,6 +184,12 @@ async function fetchStream(
     startKey = page.LastEvaluatedKey;
   } while (startKey !== undefined && items.length < limit);
   return { items, exhausted: startKey === undefined };
+}
+
+/** A stream's position (`null`, its start, is a position: not a missing one). */
+function positionAt(positions: readonly StreamPosition[], index: number): StreamPosition {
+  const position = positions[index];
+  return position === undefined ? 'done' : position;
 }
 
 function compareKeys(a: Record<string, unknown>, b: Record<string, unknown>): number {

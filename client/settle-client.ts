@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ContextFrom, StateValue } from 'xstate';
 import { createDocumentClient } from '../runtime/aws/dynamo-store.ts';
 import { WaitTimeoutError } from '../runtime/core/errors.ts';
+import { shardOf } from '../runtime/core/instance-key.ts';
+import { maxEventBytes } from '../runtime/core/event.ts';
 import { decodeItem, type StoredItem } from '../runtime/core/item.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
 import type { Outcome } from '../runtime/core/settled.ts';
@@ -44,6 +46,18 @@ export interface SendResult {
   readonly sequenceNumber: string;
   readonly messageId: string;
   readonly deduplicationId: string;
+}
+
+/** One event of a bulk send. */
+export type OutgoingEvent<R extends MachineRegistry = MachineRegistry> = {
+  [M in MachineName<R>]: { readonly machine: M; readonly id: string; readonly event: EventOf<R, M>; readonly deduplicationId?: string };
+}[MachineName<R>];
+
+export interface SendManyOptions {
+  /** Batches in flight at once; each instance's events always go through one lane, in order. @default 8 */
+  readonly concurrency?: number;
+  /** Called as batches are accepted, with the number of events sent so far. */
+  readonly onProgress?: (sent: number) => void;
 }
 
 export interface WaitOptions {
@@ -164,6 +178,72 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
   }
 
   /**
+   * Sends many events, checked all first (nothing is sent if one is invalid), in batches of up to 10 with
+   * `concurrency` batches in flight. Each instance's events keep their order. Returns one result per event, in
+   * the order given.
+   */
+  async sendMany(events: readonly OutgoingEvent<R>[], options: SendManyOptions = {}): Promise<SendResult[]> {
+    const checked = events.map((entry, index) => {
+      try {
+        const { key, body } = checkOutgoing(`${entry.machine}/${entry.id}`, entry.event, this.options.registry);
+        return { index, key: key.key, body, deduplicationId: entry.deduplicationId ?? randomUUID() };
+      } catch (error) {
+        (error as Error).message = `Event ${index + 1}: ${(error as Error).message}`;
+        throw error;
+      }
+    });
+    const concurrency = options.concurrency ?? 8;
+    const lanes: (typeof checked)[] = Array.from({ length: concurrency }, () => []);
+    for (const entry of checked) lanes[shardOf(entry.key, concurrency)]?.push(entry);
+    const results: SendResult[] = new Array(checked.length);
+    let sent = 0;
+    await Promise.all(
+      lanes.map(async (lane) => {
+        for (const batch of batches(lane)) {
+          let pending = batch;
+          for (let attempt = 1; pending.length > 0; attempt += 1) {
+            const answer = await awsCall(`send ${pending.length} events`, () =>
+              this.sqs.send(
+                new SendMessageBatchCommand({
+                  QueueUrl: this.options.queueUrl,
+                  Entries: pending.map((entry) => ({
+                    Id: String(entry.index),
+                    MessageGroupId: entry.key,
+                    MessageDeduplicationId: entry.deduplicationId,
+                    MessageBody: entry.body,
+                  })),
+                }),
+              ),
+            );
+            for (const ok of answer.Successful ?? []) {
+              const entry = checked[Number(ok.Id)];
+              if (!entry || !ok.SequenceNumber || !ok.MessageId) continue;
+              results[entry.index] = {
+                instanceKey: entry.key,
+                sequenceNumber: ok.SequenceNumber,
+                messageId: ok.MessageId,
+                deduplicationId: entry.deduplicationId,
+              };
+              sent += 1;
+            }
+            options.onProgress?.(sent);
+            const failed = new Set((answer.Failed ?? []).map((failure) => failure.Id));
+            pending = pending.filter((entry) => failed.has(String(entry.index)));
+            if (pending.length > 0 && attempt >= 3) {
+              const first = answer.Failed?.[0];
+              throw new Error(
+                `SQS refused ${pending.length} events three times (${first?.Code}: ${first?.Message}); the first is event ${(pending[0]?.index ?? 0) + 1} ` +
+                  `for ${pending[0]?.key}. ${sent} events were sent; send the rest again with the same deduplication ids.`,
+              );
+            }
+          }
+        }
+      }),
+    );
+    return results;
+  }
+
+  /**
    * Sends an event and waits until the instance has handled it — applied, ignored or dead-lettered — then
    * answers with the settled state. Throws {@link WaitTimeoutError} after `timeoutMs` (the event stays queued).
    */
@@ -276,4 +356,23 @@ function resultOf(record: InstanceRecord, sequenceNumber: string): EventResult {
     return { ...base, outcome: 'dead-lettered', deadLetter: { code: entry.error ?? entry.outcome, reason: entry.reason ?? '' } };
   }
   return { ...base, outcome: entry.outcome };
+}
+
+/** SQS takes at most 10 messages and 256 KiB per batch. */
+function batches<T extends { readonly body: string }>(entries: readonly T[]): T[][] {
+  const result: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = Buffer.byteLength(entry.body);
+    if (current.length === 10 || (current.length > 0 && bytes + size > maxEventBytes)) {
+      result.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += size;
+  }
+  if (current.length > 0) result.push(current);
+  return result;
 }

@@ -1,0 +1,90 @@
+/**
+ * How the `settle` commands answer: human tables by default, JSON with `--json`, and exit codes a script can
+ * branch on (README, "The settle CLI").
+ */
+import { PermanentError, RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
+import type { EventOutcome } from '../client/settle-client.ts';
+
+export const exitCodes = {
+  /** Done as asked; for `send --wait`, the event's outcome was `resolve` or `done`. */
+  ok: 0,
+  /** Something failed that is not the caller's input: an AWS error, a bug. */
+  failure: 1,
+  /** Bad arguments, input or configuration: nothing was sent. */
+  usage: 2,
+  reject: 3,
+  ignored: 4,
+  deadLettered: 5,
+  /** `--wait` ran out of time: the event is queued, not lost. */
+  timeout: 6,
+  /** `dlq redrive`: some chosen letters were refused or could not be sent; they stay in the DLQ. */
+  notRedriven: 7,
+} as const;
+
+export function exitCodeOf(outcome: EventOutcome): number {
+  switch (outcome) {
+    case 'resolve':
+    case 'done':
+      return exitCodes.ok;
+    case 'reject':
+      return exitCodes.reject;
+    case 'ignored':
+      return exitCodes.ignored;
+    case 'dead-lettered':
+    case 'error':
+      return exitCodes.deadLettered;
+  }
+}
+
+/** The exit code and the one line for an error a command ends with. */
+export function failureOf(error: unknown): { code: number; line: string } {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof RequestError || error instanceof PermanentError) return { code: exitCodes.usage, line: `settle: ${message}` };
+  if (error instanceof WaitTimeoutError) return { code: exitCodes.timeout, line: `settle: ${message}` };
+  const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
+  return { code: exitCodes.failure, line: `settle: ${message}${cause}` };
+}
+
+/** Left-aligned columns, two spaces apart; cells are cut to `maxWidth`. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], maxWidth = 60): string {
+  const cut = (cell: string) => (cell.length > maxWidth ? `${cell.slice(0, maxWidth - 1)}…` : cell);
+  const cells = [header, ...rows].map((row) => row.map(cut));
+  const widths = header.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? '').length)));
+  return cells
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** `30s`, `2m`, `500ms`, `1h`, or a number of seconds → milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+  const value = match ? Number(match[1]) * unit[(match[2] as keyof typeof unit | undefined) ?? 's'] : Number.NaN;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RequestError('invalid-option', `${flag} must be a duration such as 30s, 2m or 500ms, got '${text}'.`);
+  }
+  return Math.round(value);
+}
+
+/** A time as "2026-11-30 07:41:03Z (in 2 d)" for people. */
+export function when(iso: string | undefined, now = Date.now()): string {
+  if (!iso) return '-';
+  const time = Date.parse(iso);
+  if (Number.isNaN(time)) return iso;
+  const delta = time - now;
+  const span = Math.abs(delta);
+  const amount =
+    span < 60_000
+      ? `${Math.round(span / 1000)} s`
+      : span < 3_600_000
+        ? `${Math.round(span / 60_000)} min`
+        : span < 86_400_000
+          ? `${Math.round(span / 3_600_000)} h`
+          : `${Math.round(span / 86_400_000)} d`;
+  return `${iso.replace('T', ' ').replace(/\.\d{3}Z$/, 'Z')} (${delta >= 0 ? `in ${amount}` : `${amount} ago`})`;
+}
