@@ -17,7 +17,7 @@ import { CloudFormationClient, DescribeStacksCommand, type Stack } from '@aws-sd
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { localCredentials } from '../local/clients.ts';
+import { localCredentials } from '../local/defaults.ts';
 import { createDocumentClient } from '../runtime/aws/dynamo-store.ts';
 import { environmentVariables } from '../runtime/core/config.ts';
 import { RequestError } from '../runtime/core/errors.ts';

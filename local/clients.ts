@@ -1,10 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { localRegion } from './emulators.ts';
+import { localCredentials, localRegion } from './defaults.ts';
 
-/** Dummy credentials for the emulators. DynamoDB Local accepts only alphanumeric access keys. */
-export const localCredentials = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+export { localCredentials };
 
 export interface LocalEndpoints {
   readonly sqsEndpoint: string;

@@ -17,9 +17,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import dynalite from 'dynalite';
 import { buildApp, type BuildAppOptions } from 'fauxqs';
+import { localRegion } from './defaults.ts';
+
+export { localRegion };
 
 export const loopback = '127.0.0.1';
-export const localRegion = 'us-east-1';
 
 /** A running emulator. `stop()` may be called more than once. */
 export interface RunningEmulator {
