@@ -1,7 +1,7 @@
 /**
  * A DynamoDB client for the local stack's emulator that counts what the worker asks of it: calls by
  * command, the capacity the emulator reports (it is asked for with `ReturnConsumedCapacity`), the size
- * of every item written (DynamoDB's item-size rules), and the writes the sparse due index would take.
+ * of every item written (DynamoDB's item-size rules), and the writes the sparse due index and the list index would take.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createLocalClients, type LocalClients } from '../local/clients.ts';
@@ -12,6 +12,8 @@ export interface WriteRecord {
   readonly bytes: number;
   /** Writes to the due index (KEYS_ONLY): 1 when the item enters or leaves it, 2 when its index key changes. */
   readonly indexWrites: number;
+  /** Write units of the list index ({@link listIndexUnits}): the entry's KBs, twice when its key moves, none when unchanged. */
+  readonly listIndexUnits: number;
 }
 
 export class StorageCounter {
@@ -25,6 +27,7 @@ export class StorageCounter {
   capacityReported = 0;
   private readonly sizes = new Map<string, number>();
   private readonly indexKeys = new Map<string, string | undefined>();
+  private readonly listEntries = new Map<string, Record<string, unknown> | undefined>();
 
   count(command: string): number {
     return this.calls.get(command) ?? 0;
@@ -50,7 +53,10 @@ export class StorageCounter {
     const indexWrites = before === key ? 0 : before === undefined || key === undefined ? 1 : 2;
     this.indexKeys.set(pk, key);
     this.sizes.set(pk, bytes);
-    this.writes.push({ pk, bytes, indexWrites });
+    const entry = listIndexEntry(item);
+    const { units: listUnits } = listIndexUnits(this.listEntries.get(pk), entry);
+    this.listEntries.set(pk, entry);
+    this.writes.push({ pk, bytes, indexWrites, listIndexUnits: listUnits });
   }
 
   onGet(pk: string): void {
@@ -124,4 +130,31 @@ function valueBytes(value: unknown): number {
     return size;
   }
   return 0;
+}
+
+/** The list index entry of an item as DynamoDB projects it (table key, index key, included attributes); none without the index key. */
+export function listIndexEntry(item: Record<string, unknown>): Record<string, unknown> | undefined {
+  const { listIndex, partitionKey } = tableDefinition;
+  if (item[listIndex.partitionKey.name] === undefined || item[listIndex.sortKey.name] === undefined) return undefined;
+  const names = [partitionKey.name, listIndex.partitionKey.name, listIndex.sortKey.name, ...listIndex.nonKeyAttributes];
+  return Object.fromEntries(names.filter((name) => item[name] !== undefined).map((name) => [name, item[name]]));
+}
+
+/**
+ * The list index write units of one item write, by DynamoDB's rules (CapacityUnitCalculations, GSI writes): a put of
+ * the entry per KB when it appears or changes, a delete and a put when its key changes, nothing when no projected
+ * attribute changed. (DynamoDB Local meters the same: bench/sections/list-index.ts checks it.)
+ */
+export function listIndexUnits(
+  before: Record<string, unknown> | undefined,
+  after: Record<string, unknown> | undefined,
+): { units: number; keyChanged: boolean } {
+  const { listIndex } = tableDefinition;
+  const kilobytes = (entry: Record<string, unknown>) => Math.max(1, Math.ceil(itemBytes(entry) / 1024));
+  if (before === undefined) return { units: after === undefined ? 0 : kilobytes(after), keyChanged: false };
+  if (after === undefined) return { units: kilobytes(before), keyChanged: false };
+  const key = (entry: Record<string, unknown>) => `${String(entry[listIndex.partitionKey.name])}|${String(entry[listIndex.sortKey.name])}`;
+  if (key(before) !== key(after)) return { units: kilobytes(before) + kilobytes(after), keyChanged: true };
+  if (JSON.stringify(before) === JSON.stringify(after)) return { units: 0, keyChanged: false };
+  return { units: Math.max(kilobytes(before), kilobytes(after)), keyChanged: false };
 }

@@ -25,6 +25,7 @@ import { coldStartSection } from './sections/cold-start.ts';
 import { costSection } from './sections/cost.ts';
 import { cpuSection } from './sections/cpu.ts';
 import { e2eSection, type E2eFindings } from './sections/e2e.ts';
+import { listIndexSection } from './sections/list-index.ts';
 import { scaleSection } from './sections/scale.ts';
 import { storageSection, type StorageFindings } from './sections/storage.ts';
 
@@ -81,6 +82,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     log('… cost skipped: it is computed from the storage and e2e sections');
   }
   await run('scale', () => scaleSection(sizes.scale));
+  await run('list-index', () => listIndexSection(sizes.listIndex));
 
   const mode = options.quick ? 'quick' : 'full';
   const result: BenchResult = {

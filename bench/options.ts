@@ -18,6 +18,8 @@ export interface BenchSizes {
     readonly dynaliteInstances: readonly number[];
     readonly dynaliteEvents: number;
   };
+  /** Per shape and per table (with and without the list index): instances of each example machine, events each. */
+  readonly listIndex: { readonly instancesPerMachine: number; readonly eventsPerInstance: number };
 }
 
 export const fullSizes: BenchSizes = {
@@ -34,6 +36,7 @@ export const fullSizes: BenchSizes = {
     dynaliteInstances: [1, 1_000, 10_000],
     dynaliteEvents: 500,
   },
+  listIndex: { instancesPerMachine: 5, eventsPerInstance: 40 },
 };
 
 export const quickSizes: BenchSizes = {
@@ -50,4 +53,5 @@ export const quickSizes: BenchSizes = {
     dynaliteInstances: [1, 30],
     dynaliteEvents: 10,
   },
+  listIndex: { instancesPerMachine: 1, eventsPerInstance: 3 },
 };

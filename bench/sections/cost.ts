@@ -66,12 +66,13 @@ export async function costSection(
   for (const machine of exampleMachines) {
     const item = storage.items[machine];
     const readUnits = Math.max(1, Math.ceil(item.steadyBytes / 4096));
-    const writeUnits = Math.max(1, Math.ceil(item.steadyBytes / 1024)) + item.indexWritesPerWrite;
+    const indexUnits = item.indexWritesPerWrite + item.listIndexUnitsPerWrite;
+    const writeUnits = Math.max(1, Math.ceil(item.steadyBytes / 1024)) + indexUnits;
     const transitionsPerEvent = (await microstepsPerEvent(machine, microstepEvents)) + 2;
     const stepFunctions = transitionsPerEvent * prices.stepFunctionsTransition * 1e6;
     const dynamoPerEvent = (bytes: number, eventsPerGroupBatch: number) =>
       ((Math.max(1, Math.ceil(bytes / 4096)) * prices.dynamoReadUnit +
-        (Math.max(1, Math.ceil(bytes / 1024)) + item.indexWritesPerWrite) * prices.dynamoWriteUnit) /
+        (Math.max(1, Math.ceil(bytes / 1024)) + indexUnits) * prices.dynamoWriteUnit) /
         eventsPerGroupBatch) *
       1e6;
     for (const pattern of patterns) {
@@ -115,7 +116,7 @@ export async function costSection(
     `Prices: ${priceSource}. SQS FIFO $${formatNumber(prices.sqsFifoRequest * 1e6)}/M requests; DynamoDB on-demand $${formatNumber(prices.dynamoWriteUnit * 1e6)}/M WRU, $${formatNumber(prices.dynamoReadUnit * 1e6)}/M RRU; Lambda arm64 $${prices.lambdaArmGbSecond}/GB-s + $${formatNumber(prices.lambdaRequest * 1e6)}/M requests; Step Functions Standard $${formatNumber(prices.stepFunctionsTransition * 1000)}/1,000 transitions.`,
     'Settle per event = SQS requests/event × P_sqs + (RRU × P_rru + WRU × P_wru) / events per group-batch + (P_invoke + ⌈batch ms⌉/1000 × 0.5 GB × P_gbs) / 10 records per invocation.',
     `SQS requests/event = ${formatNumber(sqsRequestsPerEvent)}, counted in the end-to-end run (SendMessageBatch of 10, ReceiveMessage, DeleteMessageBatch); a producer that sends one message per SendMessage adds 0.9 request/event ($${formatNumber(0.9 * prices.sqsFifoRequest * 1e6)}/M). Idle long polls of the event source mapping are a fixed cost, not per event, and are left out.`,
-    'RRU = ⌈item/4 KB⌉ (strongly consistent read), WRU = ⌈item/1 KB⌉ + due-index writes (KEYS_ONLY, small: 1 unit each); item sizes are the steady-state sizes measured in section 2 (history full).',
+    'RRU = ⌈item/4 KB⌉ (strongly consistent read), WRU = ⌈item/1 KB⌉ + due-index writes (KEYS_ONLY, small: 1 unit each) + list-index units (⌈entry/1 KB⌉, twice when listSort moves, i.e. on nearly every save; section 7); item sizes are the steady-state sizes measured in section 2 (history full).',
     `Lambda duration: the median handler time per 10-record batch measured in section 2 against dynalite on this box, at ${lambdaMemoryGb * 1024} MB arm64. A 512 MB function gets about a third of a vCPU, so CPU-bound parts run slower there, while real DynamoDB round trips (single-digit ms) replace the in-process emulator's: treat the Lambda line as an estimate.`,
     'Step Functions: the same workflow as a Standard state machine that waits for each event in a callback task (.waitForTaskToken): per event 1 transition back into the waiting task + 1 Choice that routes the event + 1 per XState microstep the event causes (counted with the inspection API). Lambda or other task costs of Step Functions are not added.',
   ];

@@ -44,6 +44,8 @@ export interface MachineItem {
   readonly steadyBytes: number;
   /** Due-index writes per item write (timers entering, moving, leaving the sparse index). */
   readonly indexWritesPerWrite: number;
+  /** List-index write units per item write (computed: the entry's KBs, twice when listSort moves). */
+  readonly listIndexUnitsPerWrite: number;
   /** Steady-state item size with the worker core's `historyLimit` at these values (what-if; default 20). */
   readonly byHistoryLimit: Readonly<Record<number, number>>;
 }
@@ -80,7 +82,7 @@ export async function storageSection(sizes: BenchSizes['storage']): Promise<{ se
   const clients = countedLocalClients(stack.endpoints);
   const { counter } = clients;
   const shapes: ShapeFindings[] = [];
-  const writes: { pk: string; bytes: number; indexWrites: number }[] = [];
+  const writes: { pk: string; bytes: number; indexWrites: number; listIndexUnits: number }[] = [];
   const readBytes: number[] = [];
   let consumedRead = 0;
   let consumedWrite = 0;
@@ -154,6 +156,7 @@ export async function storageSection(sizes: BenchSizes['storage']): Promise<{ se
           steadyBytes: [...last.values()].reduce((sum, b) => sum + b, 0) / Math.max(1, last.size),
           maxBytes: Math.max(0, ...mine.map((w) => w.bytes)),
           indexWritesPerWrite: mine.reduce((sum, w) => sum + w.indexWrites, 0) / Math.max(1, mine.length),
+          listIndexUnitsPerWrite: mine.reduce((sum, w) => sum + w.listIndexUnits, 0) / Math.max(1, mine.length),
           byHistoryLimit: byHistory.get(machine) ?? {},
         },
       ];
@@ -250,7 +253,7 @@ function storageSectionOf(findings: StorageFindings, sizes: BenchSizes['storage'
         'bytes',
         { name: '1 KB write unit', value: 1024 },
         {
-          note: `steady state (history full) ${formatNumber(item.steadyBytes)} bytes, max ${formatNumber(item.maxBytes)}; due-index writes per item write ${formatNumber(item.indexWritesPerWrite)}`,
+          note: `steady state (history full) ${formatNumber(item.steadyBytes)} bytes, max ${formatNumber(item.maxBytes)}; due-index writes per item write ${formatNumber(item.indexWritesPerWrite)}, list-index units ${formatNumber(item.listIndexUnitsPerWrite)}`,
         },
       ),
     );
@@ -282,7 +285,7 @@ function storageSectionOf(findings: StorageFindings, sizes: BenchSizes['storage'
       `Each shape: ${sizes.batchesPerShape} batches per example machine (4 machines), through createWorkerHandler on the local stack's dynalite; the first batch of each instance creates it (a read that misses, then a conditional create).`,
       'Counted by a middleware on the DynamoDB client (GetItem, PutItem, anything else); it also sets ReturnConsumedCapacity=TOTAL on GetItem/PutItem. ' +
         (capacity.honoured
-          ? 'dynalite honours it for the table (it reports no index capacity, so due-index writes are computed from the items: 1 when an item enters or leaves the sparse index, 2 when its key moves).'
+          ? 'dynalite honours it for the table (it reports no index capacity, so index writes are computed from the items: due index 1 when an item enters or leaves the sparse index, 2 when its key moves; list index 1 per KB of the projected entry, twice when listSort moves — section 7 meters both on DynamoDB Local).'
           : 'dynalite did not honour it: capacity is computed from item sizes only.'),
       "Item sizes follow DynamoDB's rules (names + values; numbers ≈ digits/2 + 1; lists and maps 3 bytes + 1 per element).",
       'What-if history limits: the worker core (processBatch, MemoryStore) with `historyLimit` set, after 60 events; the size is that of the item DynamoStore would write. The history (20 entries of seq, type, outcome and an ISO time) is most of each item.',
