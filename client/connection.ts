@@ -21,6 +21,7 @@ import { localCredentials } from '../local/defaults.ts';
 import { createDocumentClient } from '../runtime/aws/dynamo-store.ts';
 import { environmentVariables } from '../runtime/core/config.ts';
 import { RequestError } from '../runtime/core/errors.ts';
+import { credentialsError, nameAndMessage } from './aws-errors.ts';
 import { defaultOutputPrefix, outputPrefixPattern, stackOutputKeys } from '../runtime/core/resources.ts';
 
 /** Where the client and the CLI send events and read instances. */
@@ -89,8 +90,6 @@ export function devDiscoveryFile(env: NodeJS.ProcessEnv = process.env): string {
 const notConfigured =
   'No Settle stack to talk to: start `settle dev` in another terminal, or pass --stack <name> for a deployed stack, ' +
   `or set ${environmentVariables.queueUrl}, ${environmentVariables.deadLetterQueueUrl} and ${environmentVariables.tableName}.`;
-
-const credentialsAdvice = 'configure AWS credentials: aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY';
 
 /**
  * Finds the stack to talk to (module comment): `options` are the flags, `env` the environment, and
@@ -252,29 +251,6 @@ function lookupError(error: unknown, stackName: string, region: string | undefin
   return credentialsError(error, `stack '${stackName}'${where}`) ?? error;
 }
 
-/** A `no-credentials` {@link RequestError} when `error` says the credentials are missing, invalid or expired. */
-function credentialsError(error: unknown, target: string): RequestError | undefined {
-  const { name, message } = nameAndMessage(error);
-  if (!credentialsErrorNames.has(name)) return undefined;
-  return new RequestError('no-credentials', `No usable AWS credentials to reach ${target} (${name}: ${message}): ${credentialsAdvice}.`, {
-    cause: error,
-  });
-}
-
-/** What the SDK throws when it finds no credentials, and what AWS answers to missing, unknown or expired ones. */
-const credentialsErrorNames = new Set([
-  'CredentialsProviderError',
-  'TokenProviderError',
-  'UnrecognizedClientException',
-  'InvalidClientTokenId',
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'InvalidSignatureException',
-  'MissingAuthenticationToken',
-  'ExpiredToken',
-  'ExpiredTokenException',
-]);
-
 const settingNames = ['queueUrl', 'deadLetterQueueUrl', 'tableName'] as const;
 type SettingName = (typeof settingNames)[number];
 
@@ -397,16 +373,4 @@ function isAlive(pid: number): boolean {
 function given(value: string | undefined): string | undefined {
   const trimmed = value?.trim();
   return trimmed === '' ? undefined : trimmed;
-}
-
-/** An error's name and message on one line, whatever was thrown. */
-function nameAndMessage(error: unknown): { name: string; message: string } {
-  if (typeof error !== 'object' || error === null) return { name: 'Error', message: String(error) };
-  const { name, message } = error as { name?: unknown; message?: unknown };
-  return {
-    name: typeof name === 'string' ? name : 'Error',
-    message: String(message ?? '')
-      .replace(/\s+/g, ' ')
-      .trim(),
-  };
 }
