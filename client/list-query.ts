@@ -57,11 +57,6 @@ interface Stream {
   readonly prefix: string;
 }
 
-interface Found {
-  readonly stream: number;
-  readonly item: Record<string, unknown>;
-}
-
 const { listIndex } = tableDefinition;
 const maxLimit = 1000;
 const defaultLimit = 50;
@@ -85,17 +80,21 @@ export async function listInstances(document: DynamoDBDocumentClient, tableName:
   const fetched = await Promise.all(
     streams.map((stream, index) => fetchStream(document, tableName, stream, filter, positionAt(positions, index), limit)),
   );
-  const found: Found[] = fetched.flatMap(({ items }, stream) => items.map((item) => ({ stream, item })));
-  found.sort((a, b) => compareKeys(a.item, b.item));
-  const page = found.slice(0, limit);
+  const taken = mergePage(
+    fetched.map(({ items }) => items),
+    limit,
+  );
+  const page = taken.flatMap((count, stream) => (fetched[stream]?.items ?? []).slice(0, count).map((item) => ({ stream, item })));
+  page.sort((a, b) => compareKeys(a.item, b.item));
 
   const next = positions.map((position, stream): StreamPosition => {
-    const taken = page.filter((entry) => entry.stream === stream);
     const fetchedHere = fetched[stream];
+    const count = taken[stream] ?? 0;
     if (!fetchedHere || position === 'done') return 'done';
-    if (taken.length === fetchedHere.items.length && fetchedHere.exhausted) return 'done';
-    const last = taken.at(-1);
-    return last ? keyOf(last.item) : position;
+    if (count === fetchedHere.items.length && fetchedHere.exhausted) return 'done';
+    // The last item taken in the stream's own order: a stream's items are only ever taken as a prefix.
+    const last = fetchedHere.items[count - 1];
+    return last ? keyOf(last) : position;
   });
   return {
     items: page.map(({ item }) => summaryOf(item)),
@@ -184,6 +183,25 @@ async function fetchStream(
     startKey = page.LastEvaluatedKey;
   } while (startKey !== undefined && items.length < limit);
   return { items, exhausted: startKey === undefined };
+}
+
+/**
+ * How many items of each stream the page takes: a k-way merge over the streams' heads, so that each stream gives
+ * a prefix of its items in the index's own order (items with the same sort key may come in any order of pk).
+ */
+function mergePage(streams: readonly (readonly Record<string, unknown>[])[], limit: number): number[] {
+  const taken = streams.map(() => 0);
+  for (let count = 0; count < limit; count += 1) {
+    let best: number | undefined;
+    for (const [stream, items] of streams.entries()) {
+      const head = items[taken[stream] ?? 0];
+      const bestHead = best === undefined ? undefined : streams[best]?.[taken[best] ?? 0];
+      if (head && (!bestHead || compareKeys(head, bestHead) < 0)) best = stream;
+    }
+    if (best === undefined) break;
+    taken[best] = (taken[best] ?? 0) + 1;
+  }
+  return taken;
 }
 
 /** A stream's position (`null`, its start, is a position: not a missing one). */
