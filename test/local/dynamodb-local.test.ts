@@ -41,6 +41,14 @@ describe('DynamoDB Local', () => {
             IndexStatus: 'ACTIVE',
             Projection: { ProjectionType: tableDefinition.dueIndex.projection },
           }),
+          expect.objectContaining({
+            IndexName: tableDefinition.listIndex.name,
+            IndexStatus: 'ACTIVE',
+            Projection: {
+              ProjectionType: tableDefinition.listIndex.projection,
+              NonKeyAttributes: [...tableDefinition.listIndex.nonKeyAttributes],
+            },
+          }),
         ],
       });
     } finally {
