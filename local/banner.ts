@@ -1,8 +1,8 @@
-/** What `settle dev` prints: the ready banner with ready-to-paste AWS CLI commands, and one line per applied event. */
+/** What `settle dev` prints: the ready banner with ready-to-paste settle and AWS CLI commands, and one line per applied event. */
+import { acceptedEventTypes } from '../runtime/core/machine-events.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
 import type { AppliedEvent, LocalStack } from './stack.ts';
-import { localCredentials } from './clients.ts';
-import { localRegion } from './emulators.ts';
+import { localCredentials, localRegion } from './defaults.ts';
 
 export function readyBanner(stack: LocalStack, startedInMs: number, registry: MachineRegistry): string {
   const sqs = `aws --endpoint-url ${stack.endpoints.sqs} sqs`;
@@ -20,6 +20,12 @@ export function readyBanner(stack: LocalStack, startedInMs: number, registry: Ma
     `    events  ${stack.queueUrl}`,
     `    DLQ     ${stack.deadLetterQueueUrl}`,
     `  DynamoDB  ${stack.endpoints.dynamodb}   table ${stack.tableName}`,
+    '',
+    'Try it with settle, in another terminal (it finds this stack by itself):',
+    `  npx settle send ${instance} '{"type":"${type}"}' --wait`,
+    `  npx settle get ${instance}`,
+    `  npx settle list --machine ${machine}`,
+    '  npx settle dlq list',
     '',
     'Try it with the AWS CLI (any credentials work; these are dummies):',
     `  export AWS_ACCESS_KEY_ID=${localCredentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${localCredentials.secretAccessKey} AWS_DEFAULT_REGION=${localRegion} AWS_REGION=${localRegion}`,
@@ -43,7 +49,7 @@ export function readyBanner(stack: LocalStack, startedInMs: number, registry: Ma
 /** The first machine of the registry and an event type it takes, for the banner's example commands. */
 function exampleOf(registry: MachineRegistry): [string, string] {
   const [name, definition] = Object.entries(registry)[0] ?? ['my-machine', undefined];
-  const type = definition?.machine.root.events.find((event) => !event.startsWith('xstate.') && event !== '*') ?? 'MY_EVENT';
+  const type = (definition && acceptedEventTypes(definition.machine).find((event) => !event.includes('*'))) ?? 'MY_EVENT';
   return [name, type];
 }
 

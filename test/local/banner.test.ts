@@ -53,5 +53,14 @@ describe('ready banner', () => {
       `--message-group-id counter/c1 --message-deduplication-id "$(date +%s)-$RANDOM" --message-body '{"type":"COUNT"}'`,
     );
     expect(banner).toContain(`--key '{"pk":{"S":"counter/c1"}}'`);
+    expect(banner).toContain(`npx settle send counter/c1 '{"type":"COUNT"}' --wait`);
+  });
+
+  it("takes the example event from any state of the first machine, not only the root's compound children", () => {
+    const stack = { endpoints: { sqs: 'http://s', dynamodb: 'http://d' }, queueUrl: 'q', deadLetterQueueUrl: 'd', tableName: 't' } as LocalStack;
+    const { approval } = registry;
+
+    // XState's root.events leaves out the events of atomic states below the root; the approval's SUBMIT is one.
+    expect(readyBanner(stack, 1, { approval })).toContain(`npx settle send approval/demo-1 '{"type":"APPROVE"}' --wait`);
   });
 });
