@@ -44,6 +44,8 @@ export const clientActions = {
   table: ['dynamodb:GetItem'],
   listIndex: ['dynamodb:Query'],
   deadLetterQueue: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+  /** `settle … --stack <name>` reads the stack's outputs. */
+  stack: ['cloudformation:DescribeStacks'],
 } as const;
 
 /**
@@ -182,7 +184,8 @@ export class SettleService extends Construct {
   /**
    * Lets `grantee` (a user's role, a CI role, a service's function) do what the `settle` CLI and `SettleClient`
    * do, and nothing else: send events to the queue and read its attributes; read an instance (GetItem) and
-   * query the list index (not the table, not the due index); receive, delete and release dead letters.
+   * query the list index (not the table, not the due index); receive, delete and release dead letters; read
+   * this stack's outputs (`--stack`).
    * No KMS grant: both queues use SQS-managed encryption and the table the AWS-managed key (definitions.ts),
    * which need none.
    */
@@ -190,7 +193,8 @@ export class SettleService extends Construct {
     return grantExactly(grantee, clientActions.queue, this.queue.queueArn)
       .combine(grantExactly(grantee, clientActions.table, this.table.tableArn))
       .combine(grantExactly(grantee, clientActions.listIndex, `${this.table.tableArn}/index/${tableDefinition.listIndex.name}`))
-      .combine(grantExactly(grantee, clientActions.deadLetterQueue, this.deadLetterQueue.queueArn));
+      .combine(grantExactly(grantee, clientActions.deadLetterQueue, this.deadLetterQueue.queueArn))
+      .combine(grantExactly(grantee, clientActions.stack, Stack.of(this).stackId));
   }
 
   /** The outputs under fixed logical ids, not CDK's path-derived ones, so that a CLI can find them by key. */

@@ -79,6 +79,7 @@ describe('SettleService', () => {
             { action: 'sqs:DeleteMessage', resource: dlq },
             { action: 'sqs:ChangeMessageVisibility', resource: dlq },
             { action: 'sqs:GetQueueAttributes', resource: dlq },
+            { action: 'cloudformation:DescribeStacks', resource: { Ref: 'AWS::StackId' } },
           ]),
         );
       });
@@ -121,6 +122,7 @@ describe('SettleService', () => {
           .flatMap(({ statement }) => actionsOf(statement));
         expect(userActions.sort()).toEqual(
           [
+            'cloudformation:DescribeStacks',
             'dynamodb:GetItem',
             'dynamodb:Query',
             'sqs:ChangeMessageVisibility',
