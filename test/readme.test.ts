@@ -1,5 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * runs the README's AWS CLI blocks verbatim with the `aws` CLI installed on the machine.
  */
 const root = fileURLToPath(new URL('..', import.meta.url));
+/** Where this suite's `npm start` writes how `settle` reaches it: its own file, never the machine's default. */
+const devFile = join(mkdtempSync(join(tmpdir(), 'settle-readme-')), 'dev.json');
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
 /** `<!-- cli:NAME -->` followed by a ```sh block. */
@@ -20,7 +24,10 @@ function block(name: string): string {
 
 function run(...names: string[]): { status: number | null; stdout: string; stderr: string } {
   // Only what a new user's shell has: no credentials or endpoints from this process leak in.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('SETTLE_')));
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('SETTLE_'))),
+    SETTLE_DEV_FILE: devFile,
+  };
   const script = ['set -euo pipefail', ...names.map(block)].join('\n');
   const result = spawnSync('bash', ['-c', script], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
@@ -61,7 +68,12 @@ function waitForOutput(pattern: RegExp, timeoutMs: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  server = spawn('npm', ['start'], { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  server = spawn('npm', ['start'], {
+    cwd: root,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SETTLE_DEV_FILE: devFile },
+  });
   server.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await waitForOutput(/Settle local stack ready in \d+ ms/, 30_000);
@@ -73,6 +85,7 @@ afterAll(() => {
   } catch {
     // The group has exited already.
   }
+  rmSync(dirname(devFile), { recursive: true, force: true });
 });
 
 function portIsFree(port: number): Promise<boolean> {
@@ -90,17 +103,32 @@ describe('README', () => {
     expect(output).toContain('settle-events-dlq.fifo');
   });
 
-  it('sends COUNT with the AWS CLI and reads the instance back', async () => {
+  it('sends COUNT with settle --wait, then with the AWS CLI, and reads the instance back both ways', async () => {
+    const waited = run('env', 'settle-send');
+    expect(waited.status, waited.stderr).toBe(0);
+    expect(waited.stdout).toMatch(
+      /^counter\/c1 {2}\d+ {2}resolve\n {2}states {3}even\n {2}status {3}active\n {2}tags {5}resolve\n {2}context {2}\{"count":2\}$/m,
+    );
+
     const sent = run('env', 'send');
     expect(sent.stderr).toBe('');
     expect(sent.status).toBe(0);
     expect(sent.stdout).toMatch(/"SequenceNumber"/);
 
-    const read = await eventually(['env', 'read'], (stdout) => stdout.includes('\\"count\\":2'));
+    const read = await eventually(['env', 'read'], (stdout) => stdout.includes('\\"count\\":4'));
     expect(JSON.parse(read)).toMatchObject({ states: ['even'], status: 'active', outcome: 'resolve' });
+    const shown = run('env', 'settle-get');
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toMatch(/^counter\/c1 {2}\(machine counter v1, item version 2\)$/m);
+    expect(shown.stdout).toContain('context  {"count":4}');
   }, 60_000);
 
   it('runs the approval through both sign-offs to done, showing both regions on the way', async () => {
+    const bySettle = run('env', 'settle-approval');
+    expect(bySettle.status, bySettle.stderr).toBe(0);
+    expect(bySettle.stdout.match(/^approval\/doc-18 {2}\d+ {2}resolve$/gm)).toHaveLength(2);
+    expect(bySettle.stdout).toContain('states   review.legal.signed, review.finance.pending');
+
     const sent = run('env', 'approval');
     expect(sent.status).toBe(0);
     const sequenceNumbers = [...sent.stdout.matchAll(/"SequenceNumber": "(\d+)"/g)].map((match) => match[1]);
@@ -116,6 +144,13 @@ describe('README', () => {
       ],
     });
     expect(readme).toContain('`states` is `["review.legal.signed", "review.finance.pending"]`');
+    const shown = run('env', 'settle-approval-read');
+    expect(shown.status, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(new RegExp(`^${sequenceNumbers[0]} +\\S+ +SUBMIT +resolve$`, 'm'));
+    expect(shown.stdout).toMatch(new RegExp(`^${sequenceNumbers[1]} +\\S+ +APPROVE +resolve$`, 'm'));
+    expect(shown.stdout).toMatch(/^approval\/doc-17 +review\.legal\.signed, review\.finance\.pending +active +resolve/m);
+    expect(shown.stdout).toMatch(/^approval\/doc-18 +review\.legal\.signed, review\.finance\.pending +active +resolve/m);
+    expect(shown.stdout).toMatch(/^2 instances$/m);
 
     expect(run('env', 'approval-finish').status).toBe(0);
     const read = await eventually(['env', 'approval-read'], (stdout) => stdout.includes('"approved"'));
@@ -141,6 +176,16 @@ describe('README', () => {
     );
   }, 60_000);
 
+  it('shows a pending durable timer with settle timers', () => {
+    const shown = run('env', 'settle-timer');
+
+    expect(shown.status, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/^payment\/p2 {2}\d+ {2}resolve$/m);
+    expect(shown.stdout).toMatch(
+      /^xstate\.after\.paymentWindow\.payment\.awaitingPayment +xstate\.after\.paymentWindow\.payment\.awaitingPayment +\S+ \S+ \(in 10 min\)$/m,
+    );
+  }, 60_000);
+
   it('puts a reserved event type in the DLQ with its reason', async () => {
     const sent = run('env', 'dlq');
     expect(sent.status).toBe(0);
@@ -152,6 +197,15 @@ describe('README', () => {
       'reserved-type',
       expect.stringMatching(/counter\/c1.*reserved prefix 'xstate\.'.*Rename the event/),
     ]);
+
+    const refused = run('env', 'settle-dlq');
+    expect(refused.status).toBe(0);
+    expect(refused.stderr).toMatch(
+      /^settle: Event type 'xstate\.init' for instance counter\/c1 starts with the reserved prefix 'xstate\.'/,
+    );
+    expect(refused.stdout).toContain('refused: exit code 2');
+    expect(refused.stdout).toMatch(/^\S+ +counter\/c1 +\d+ +reserved-type +Event type 'xstate\.init'/m);
+    expect(refused.stdout).toMatch(/^1 letter$/m);
   }, 60_000);
 
   it('stops cleanly on Ctrl-C: says so, exits, and frees its ports', async () => {
