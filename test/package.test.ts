@@ -33,6 +33,8 @@ let work: string;
 let app: string;
 let tarball: string;
 let dev: ChildProcess | undefined;
+/** Where the app's `settle dev` says how to reach it: this suite's own file, never the machine's default. */
+let devFile: string;
 let devOutput = '';
 
 /** Runs a script in the app folder; returns its output (stdout, then stderr). */
@@ -61,12 +63,13 @@ beforeAll(() => {
   ) as { filename: string }[];
   tarball = join(work, packed[0]?.filename ?? '');
   app = join(work, 'my-flows');
+  devFile = join(work, 'settle-dev.json');
   mkdirSync(app);
   const install = block('install')
     .replace(/npm install settle /, `npm install ${tarball} `)
     .replace(/\b(aws-cdk-lib|constructs|aws-cdk|tsx|vitest)(?=\s|$)/g, (name) => pinned(name));
   sh(install, { timeoutMs: 300_000 });
-  for (const file of ['machines.ts', 'machines.test.ts', 'worker.ts', 'app.ts']) writeFileSync(join(app, file), block(file));
+  for (const file of ['machines.ts', 'machines.test.ts', 'worker.ts', 'app.ts', 'client.ts']) writeFileSync(join(app, file), block(file));
 }, 420_000);
 
 afterAll(async () => {
@@ -85,6 +88,8 @@ describe('Settle installed from its package', () => {
     expect(listing).toContain('package/dist/runtime/index.js');
     expect(listing).toContain('package/dist/runtime/index.d.ts');
     expect(listing).toContain('package/dist/cli/bin.js');
+    expect(listing).toContain('package/dist/client/index.js');
+    expect(listing).toContain('package/dist/client/index.d.ts');
     expect(listing).toContain('package/LICENSE');
     expect(listing.filter((path) => /^package\/(test|bench|machines|docs)\/|\/machines\/|\.test\.|fixtures/.test(path))).toEqual([]);
   });
@@ -99,7 +104,7 @@ describe('Settle installed from its package', () => {
     // The README's command, on free ports: other test files run the local stack on the default ones.
     dev = spawn('bash', ['-c', `exec ${block('dev').trim()} --sqs-port 0 --dynamodb-port 0`], {
       cwd: app,
-      env: { ...process.env, TSX_DISABLE_CACHE: '1' },
+      env: { ...process.env, TSX_DISABLE_CACHE: '1', SETTLE_DEV_FILE: devFile },
       detached: true, // its own process group: Ctrl-C reaches npx and node alike
     });
     dev.stdout?.on('data', (chunk: Buffer) => (devOutput += chunk.toString()));
@@ -128,6 +133,19 @@ describe('Settle installed from its package', () => {
       timeoutMs: 5_000,
       description: `the applied line in:\n${devOutput}`,
     });
+  }, 60_000);
+
+  it('`npx settle send --wait` and `settle list` reach the same settle dev, and so does a SettleClient script', () => {
+    // Runs after the test above, on the settle dev it started.
+    const env = { SETTLE_DEV_FILE: devFile, NODE_NO_WARNINGS: '1' };
+
+    const cli = sh(block('settle'), { env });
+
+    expect(cli).toMatch(/^order\/o2 {2}\d+ {2}resolve\n {2}states {3}awaitingPayment$/m);
+    expect(cli).toMatch(/^order\/o1 +awaitingPayment +active +resolve/m);
+    expect(cli).toMatch(/^order\/o2 +awaitingPayment +active +resolve/m);
+    expect(cli).toMatch(/^2 instances$/m);
+    expect(sh(block('client'), { env }).trim()).toBe("resolve [ 'awaitingPayment' ]");
   }, 60_000);
 
   it("`cdk synth` in the app produces a template whose worker bundle holds the app's machine", () => {
