@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { connectionClients, connectionFlags, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { instanceKeyOf } from '../client/events.ts';
 import type { InstanceKey } from '../runtime/core/instance-key.ts';
-import type { ListOptions } from '../client/list-query.ts';
+import type { InstanceSummary } from '../client/list-query.ts';
 import { SettleClient, type EventResult, type OutgoingEvent, type SendResult } from '../client/settle-client.ts';
 import { RequestError } from '../runtime/core/errors.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
@@ -365,14 +365,17 @@ async function list(client: SettleClient, options: ListFlags, print: Print, regi
       'Name the machine to list (--machine <name>), or give --registry so that settle can list every machine.',
     );
   }
+  if (options.cursor !== undefined && machines.length > 1) {
+    throw new RequestError('invalid-option', 'A --cursor belongs to one machine: give it with --machine <name>.');
+  }
   const limit = Number(options.limit);
-  const items = [];
-  let cursor: string | undefined;
+  const items: InstanceSummary[] = [];
+  /** Where each machine's listing stopped, when it has more. */
+  const more: { machine: string; cursor: string }[] = [];
   for (const machine of machines) {
-    let page: Awaited<ReturnType<SettleClient['list']>>;
-    let next = machines.length === 1 ? options.cursor : undefined;
+    let next = options.cursor;
     do {
-      const query: ListOptions & { machine: string } = {
+      const page = await client.list({
         machine,
         limit,
         ...(options.state === undefined ? {} : { state: options.state }),
@@ -380,15 +383,17 @@ async function list(client: SettleClient, options: ListFlags, print: Print, regi
         ...(options.outcome === undefined ? {} : { outcome: options.outcome }),
         ...(options.updatedBefore === undefined ? {} : { updatedBefore: options.updatedBefore }),
         ...(next === undefined ? {} : { cursor: next }),
-      };
-      page = await client.list(query);
+      });
       items.push(...page.items);
       next = page.cursor;
     } while (options.all && next !== undefined);
-    cursor = next;
+    if (next !== undefined) more.push({ machine, cursor: next });
   }
+  const [only] = more;
   if (options.json) {
-    print(JSON.stringify({ items, ...(cursor === undefined ? {} : { cursor }) }, null, 2));
+    // One machine: its cursor; several: each machine's, to page through with --machine and --cursor.
+    const cursors = machines.length === 1 ? (only ? { cursor: only.cursor } : {}) : more.length > 0 ? { cursors: more } : {};
+    print(JSON.stringify({ items, ...cursors }, null, 2));
     return { exitCode: exitCodes.ok };
   }
   print(
@@ -398,7 +403,14 @@ async function list(client: SettleClient, options: ListFlags, print: Print, regi
       70,
     ),
   );
-  print(`${items.length} instance${items.length === 1 ? '' : 's'}${cursor ? `; more with --cursor ${cursor} (or --all)` : ''}`);
+  const count = `${items.length} instance${items.length === 1 ? '' : 's'}`;
+  print(
+    more.length === 0
+      ? count
+      : machines.length === 1 && only
+        ? `${count}; more with --cursor ${only.cursor} (or --all)`
+        : `${count}; more of ${more.map((entry) => entry.machine).join(', ')}: list one with --machine <name> --all`,
+  );
   return { exitCode: exitCodes.ok };
 }
 
