@@ -34,7 +34,7 @@ const billingModes: Record<typeof tableDefinition.billingMode, BillingMode> = {
   PAY_PER_REQUEST: BillingMode.PAY_PER_REQUEST,
 };
 
-const projections: Record<typeof tableDefinition.dueIndex.projection | typeof tableDefinition.listIndex.projection, ProjectionType> = {
+const projections: Record<IndexDefinition['projection'], ProjectionType> = {
   KEYS_ONLY: ProjectionType.KEYS_ONLY,
   INCLUDE: ProjectionType.INCLUDE,
 };
@@ -97,15 +97,21 @@ export function tableProps(removalPolicy: RemovalPolicy): TableProps {
   };
 }
 
+type IndexDefinition = typeof tableDefinition.dueIndex | typeof tableDefinition.listIndex;
+
+function indexProps(index: IndexDefinition): GlobalSecondaryIndexProps {
+  return {
+    indexName: index.name,
+    partitionKey: { name: index.partitionKey.name, type: attributeTypes[index.partitionKey.type] },
+    sortKey: { name: index.sortKey.name, type: attributeTypes[index.sortKey.type] },
+    projectionType: projections[index.projection],
+    ...('nonKeyAttributes' in index ? { nonKeyAttributes: [...index.nonKeyAttributes] } : {}),
+  };
+}
+
 /** The sparse due index: only instances with a pending timer carry `wakeShard` + `wakeAt`. */
 export function dueIndexProps(): GlobalSecondaryIndexProps {
-  const { dueIndex } = tableDefinition;
-  return {
-    indexName: dueIndex.name,
-    partitionKey: { name: dueIndex.partitionKey.name, type: attributeTypes[dueIndex.partitionKey.type] },
-    sortKey: { name: dueIndex.sortKey.name, type: attributeTypes[dueIndex.sortKey.type] },
-    projectionType: projections[dueIndex.projection],
-  };
+  return indexProps(tableDefinition.dueIndex);
 }
 
 /**
@@ -113,12 +119,5 @@ export function dueIndexProps(): GlobalSecondaryIndexProps {
  * summary attributes a listing shows projected (everything but the snapshot, timers, history and letters).
  */
 export function listIndexProps(): GlobalSecondaryIndexProps {
-  const { listIndex } = tableDefinition;
-  return {
-    indexName: listIndex.name,
-    partitionKey: { name: listIndex.partitionKey.name, type: attributeTypes[listIndex.partitionKey.type] },
-    sortKey: { name: listIndex.sortKey.name, type: attributeTypes[listIndex.sortKey.type] },
-    projectionType: projections[listIndex.projection],
-    nonKeyAttributes: [...listIndex.nonKeyAttributes],
-  };
+  return indexProps(tableDefinition.listIndex);
 }
