@@ -15,6 +15,7 @@ export type {
   SendOptions,
   SendResult,
   SettleClientOptions,
+  SettledState,
   TimerView,
   WaitOptions,
 } from './settle-client.ts';

@@ -4,7 +4,7 @@ import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ContextFrom, StateValue } from 'xstate';
 import { createDocumentClient } from '../runtime/aws/dynamo-store.ts';
-import { WaitTimeoutError } from '../runtime/core/errors.ts';
+import { RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
 import { shardOf } from '../runtime/core/instance-key.ts';
 import { maxEventBytes } from '../runtime/core/event.ts';
 import { decodeItem, type StoredItem } from '../runtime/core/item.ts';
@@ -68,10 +68,8 @@ export interface WaitOptions {
 /** How an event ended: the instance's history entry for it, and the instance's settled state after it. */
 export type EventOutcome = Outcome | 'dead-lettered';
 
-export interface EventResult<C = unknown> {
-  readonly instanceKey: string;
-  readonly sequenceNumber: string;
-  readonly outcome: EventOutcome;
+/** Where an instance rests: its settled machine state. */
+export interface SettledState<C = unknown> {
   readonly value: StateValue;
   /** Every active state as a dot path, one per region. */
   readonly states: readonly string[];
@@ -79,6 +77,12 @@ export interface EventResult<C = unknown> {
   readonly tags: readonly string[];
   /** XState's status: `active`, `done`, `error`. */
   readonly status: string;
+}
+
+export interface EventResult<C = unknown> extends SettledState<C> {
+  readonly instanceKey: string;
+  readonly sequenceNumber: string;
+  readonly outcome: EventOutcome;
   /** For a dead-lettered event: its `settle-error` code and the start of its reason (the letter has all of it). */
   readonly deadLetter?: { readonly code: string; readonly reason: string };
 }
@@ -95,16 +99,11 @@ export interface TimerView {
 }
 
 /** Everything stored about one instance, read at once. */
-export interface InstanceView<C = unknown> {
+export interface InstanceView<C = unknown> extends SettledState<C> {
   readonly key: string;
   readonly machine: string;
   readonly id: string;
   readonly machineVersion: number;
-  readonly status: string;
-  readonly value: StateValue;
-  readonly states: readonly string[];
-  readonly context: C;
-  readonly tags: readonly string[];
   /** The outcome of the last event. */
   readonly outcome: EventOutcome | undefined;
   /** The last handled SequenceNumber, as SQS wrote it. */
@@ -193,6 +192,10 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
       }
     });
     const concurrency = options.concurrency ?? 8;
+    // Each event goes to lane shardOf(key, concurrency): with no whole number of lanes it would go nowhere, unsent.
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new RequestError('invalid-option', `concurrency must be a whole number of at least 1, got ${concurrency}.`);
+    }
     const lanes: (typeof checked)[] = Array.from({ length: concurrency }, () => []);
     for (const entry of checked) lanes[shardOf(entry.key, concurrency)]?.push(entry);
     const results: SendResult[] = new Array(checked.length);
