@@ -30,7 +30,10 @@ export function checkOutgoing(
   registry: MachineRegistry | undefined,
 ): { readonly key: InstanceKey; readonly body: string; readonly type: string } {
   const instance = instanceKeyOf(key);
-  const body = JSON.stringify(event) ?? '';
+  // SQS refuses a body with characters outside #x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–#x10FFFF. Of those
+  // JSON.stringify escapes the control characters, not U+FFFE and U+FFFF (and fauxqs refuses surrogate pairs too); they
+  // can only be inside JSON strings, so escaping them sends the same event.
+  const body = (JSON.stringify(event) ?? '').replace(sqsRefuses, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
   const message = parseMessage(body, instance.key);
   if (message.kind === 'wake') {
     throw new PermanentError(
@@ -55,6 +58,9 @@ export function checkOutgoing(
   }
   return { key: instance, body, type: message.event.type };
 }
+
+/** The UTF-16 code units JSON.stringify leaves that SQS (or fauxqs, for either half of a surrogate pair) refuses in a body. */
+const sqsRefuses = /[\uD800-\uDFFF\uFFFE\uFFFF]/g;
 
 /** Parses `<machine>/<instanceId>`, with a message that speaks to whoever typed it. */
 export function instanceKeyOf(key: string): InstanceKey {
