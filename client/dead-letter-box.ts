@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageCommand,
@@ -140,7 +140,7 @@ export class DeadLetterBox {
           new SendMessageCommand({
             QueueUrl: this.queueUrl,
             MessageGroupId: view.instanceKey,
-            MessageDeduplicationId: redriveDeduplicationId(view.letterId),
+            MessageDeduplicationId: redriveDeduplicationId(view.letterId, force),
             MessageBody: view.body,
             MessageAttributes: { [redriveAttribute]: { DataType: 'String', StringValue: view.letterId } },
           }),
@@ -302,7 +302,11 @@ function inOrder(a: DeadLetterView, b: DeadLetterView): number {
   return a.sentAt < b.sentAt ? -1 : a.sentAt > b.sentAt ? 1 : 0;
 }
 
-/** New for the redriven event (the original's id is still within SQS's window), the same for a retry of it. */
-function redriveDeduplicationId(letterId: string): string {
-  return `redrive-${createHash('sha256').update(letterId).digest('hex').slice(0, 48)}`;
+/**
+ * New for the redriven event (the original's id may still be within SQS's 5-minute window), and the same for a
+ * retry of that redrive, which SQS then drops. A forced redrive is meant to send again: it gets a fresh one.
+ */
+function redriveDeduplicationId(letterId: string, force: boolean): string {
+  const id = `redrive-${createHash('sha256').update(letterId).digest('hex').slice(0, 48)}`;
+  return force ? `${id}-${randomUUID()}` : id;
 }

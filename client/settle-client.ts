@@ -269,7 +269,7 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
       const record = await this.read(instanceKey);
       if (record && BigInt(record.lastSeq) >= wanted) return resultOf(record, sequenceNumber);
       const left = deadline - Date.now();
-      if (left <= 0) throw new WaitTimeoutError(instanceKey, sequenceNumber, timeoutMs);
+      if (left <= 0) throw new WaitTimeoutError(instanceKey, sequenceNumber, timeoutMs, record !== undefined);
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
     }
   }
@@ -349,10 +349,12 @@ function resultOf(record: InstanceRecord, sequenceNumber: string): EventResult {
     status: view.status,
   };
   if (!entry) {
-    // Handled, but more events than the history keeps were recorded after it before this read.
+    // Past lastSeq, not in the history: trimmed by newer events, or refused before the instance existed (a new
+    // instance's first event that failed the checks leaves no item; a later event created it).
     throw new Error(
-      `Instance ${record.pk} has handled event ${sequenceNumber}, but its history no longer holds it (${record.history.length} newer entries): ` +
-        `its outcome is unknown. Its state now: ${JSON.stringify(record.states)}.`,
+      `Instance ${record.pk} has no record of event ${sequenceNumber} in its last ${record.history.length} events: either more events ` +
+        `were recorded after it, or the worker refused it before the instance existed (see \`settle dlq list --instance ${record.pk}\`). ` +
+        `Its state now: ${JSON.stringify(record.states)}.`,
     );
   }
   if (entry.outcome === 'dead-lettered' || entry.outcome === 'error') {
@@ -361,14 +363,19 @@ function resultOf(record: InstanceRecord, sequenceNumber: string): EventResult {
   return { ...base, outcome: entry.outcome };
 }
 
-/** SQS takes at most 10 messages and 256 KiB per batch. */
-function batches<T extends { readonly body: string }>(entries: readonly T[]): T[][] {
+/**
+ * SQS takes at most 10 messages and 256 KiB per batch. A batch holds at most one event per instance: SQS may
+ * refuse some entries of a batch and take the others, and a refused event retried after a later one of its
+ * instance was taken would arrive out of order.
+ */
+function batches<T extends { readonly key: string; readonly body: string }>(entries: readonly T[]): T[][] {
   const result: T[][] = [];
   let current: T[] = [];
   let bytes = 0;
   for (const entry of entries) {
     const size = Buffer.byteLength(entry.body);
-    if (current.length === 10 || (current.length > 0 && bytes + size > maxEventBytes)) {
+    const full = current.length === 10 || bytes + size > maxEventBytes || current.some((taken) => taken.key === entry.key);
+    if (current.length > 0 && full) {
       result.push(current);
       current = [];
       bytes = 0;

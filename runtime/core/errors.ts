@@ -112,10 +112,14 @@ export class WaitTimeoutError extends Error {
   readonly instanceKey: string;
   readonly sequenceNumber: string;
 
-  constructor(instanceKey: string, sequenceNumber: string, timeoutMs: number) {
+  constructor(instanceKey: string, sequenceNumber: string, timeoutMs: number, instanceExists = true) {
     super(
       `Instance ${instanceKey} had not handled event ${sequenceNumber} after ${timeoutMs} ms. It is queued, not lost: ` +
-        `look later with \`settle history ${instanceKey}\` (or the client's history()), or wait longer (--timeout).`,
+        `look later with \`settle history ${instanceKey}\` (or the client's history()), or wait longer (--timeout).` +
+        (instanceExists
+          ? ''
+          : ` ${instanceKey} does not exist yet: if this was its first event, the worker may have refused it before creating it ` +
+            `(\`settle dlq list --instance ${instanceKey}\`).`),
     );
     this.name = 'WaitTimeoutError';
     this.instanceKey = instanceKey;

@@ -563,6 +563,9 @@ describe('send, sendMany, sendAndWait, waitFor', () => {
     expect((late as Error).message).toMatch(
       /^Instance later\/w1 had not handled event \d+ after 1500 ms\. It is queued, not lost: look later with `settle history later\/w1`/,
     );
+    expect((late as Error).message).toMatch(
+      /later\/w1 does not exist yet: if this was its first event, the worker may have refused it before creating it \(`settle dlq list --instance later\/w1`\)\.$/,
+    );
   }, 30_000);
 
   it('sendAndWait answers a dead-lettered event with its code and a reason naming the instance', async () => {
