@@ -18,10 +18,12 @@ function batchRecorder(refuse: (body: string) => boolean = () => false) {
       for (const entry of entries) {
         if (!failed.includes(entry)) accepted.push({ key: entry.MessageGroupId ?? '', body: entry.MessageBody ?? '' });
       }
+      const first = sequence;
+      sequence += entries.length - failed.length;
       return {
         Successful: entries
           .filter((entry) => !failed.includes(entry))
-          .map((entry) => ({ Id: entry.Id, MessageId: `m-${entry.Id}`, SequenceNumber: String((sequence += 1)) })),
+          .map((entry, index) => ({ Id: entry.Id, MessageId: `m-${entry.Id}`, SequenceNumber: String(first + index + 1) })),
         Failed: failed.map((entry) => ({ Id: entry.Id, Code: 'InternalError', Message: 'try again', SenderFault: false })),
       };
     },
