@@ -57,7 +57,12 @@ describe('ready banner', () => {
   });
 
   it("takes the example event from any state of the first machine, not only the root's compound children", () => {
-    const stack = { endpoints: { sqs: 'http://s', dynamodb: 'http://d' }, queueUrl: 'q', deadLetterQueueUrl: 'd', tableName: 't' } as LocalStack;
+    const stack = {
+      endpoints: { sqs: 'http://s', dynamodb: 'http://d' },
+      queueUrl: 'q',
+      deadLetterQueueUrl: 'd',
+      tableName: 't',
+    } as LocalStack;
     const { approval } = registry;
 
     // XState's root.events leaves out the events of atomic states below the root; the approval's SUBMIT is one.
