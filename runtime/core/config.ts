@@ -56,10 +56,16 @@ export const environmentVariables = {
   eventTimeoutMs: 'SETTLE_EVENT_TIMEOUT_MS',
   wakeShards: 'SETTLE_WAKE_SHARDS',
   historyLimit: 'SETTLE_HISTORY_LIMIT',
+  /** The Secrets Manager secret (ARN) whose value signs callback links: the API's and the worker's, on AWS. */
+  callbackSecretArn: 'SETTLE_CALLBACK_SECRET_ARN',
+  /** The callback signing key itself: the local stack's (no Secrets Manager there). */
+  callbackKey: 'SETTLE_CALLBACK_KEY',
+  /** The HTTP API's base URL, for links a machine makes with `callbackUrl`. */
+  apiUrl: 'SETTLE_API_URL',
 } as const;
 
 /** Which function reads the settings: each needs its own queue URL, and only that one. */
-export type SettleRole = 'worker' | 'sweeper';
+export type SettleRole = 'worker' | 'sweeper' | 'api';
 
 /** Reads and checks every setting `role` needs, and throws once naming every problem. */
 export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env, role: SettleRole = 'worker'): SettleConfig {
@@ -83,7 +89,7 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env, role
   const config: SettleConfig = {
     tableName: read(environmentVariables.tableName, true),
     deadLetterQueueUrl: read(environmentVariables.deadLetterQueueUrl, role === 'worker'),
-    queueUrl: read(environmentVariables.queueUrl, role === 'sweeper') || undefined,
+    queueUrl: read(environmentVariables.queueUrl, role === 'sweeper' || role === 'api') || undefined,
     maxReceiveCount: wholeNumber(environmentVariables.maxReceiveCount, maxReceiveCount, 1),
     settleMarginMs: wholeNumber(environmentVariables.settleMarginMs, defaults.settleMarginMs, 0),
     eventTimeoutMs: wholeNumber(environmentVariables.eventTimeoutMs, defaults.eventTimeoutMs, 1),
