@@ -15,7 +15,8 @@ import { SettleClient, type EventResult, type OutgoingEvent, type SendResult } f
 import { RequestError } from '../runtime/core/errors.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
 import type { HistoryEntry } from '../runtime/core/store.ts';
-import { exitCodeOf, exitCodes, failureOf, parseDuration, table, when } from './output.ts';
+import { parseDuration } from '../runtime/core/duration.ts';
+import { exitCodeOf, exitCodes, failureOf, table, when } from './output.ts';
 import { loadRegistry } from './registry-module.ts';
 
 interface CommonOptions extends ConnectionOptions {

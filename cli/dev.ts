@@ -17,6 +17,8 @@ export interface DevOptions {
   readonly registry: string;
   readonly sqsPort: number;
   readonly dynamodbPort: number;
+  /** The HTTP API's port on 127.0.0.1; `undefined` serves none. */
+  readonly apiPort?: number;
   readonly dynamodbLocal: boolean;
   /** Reload the worker when a file of the registry changes. @default true */
   readonly watch?: boolean;
@@ -43,6 +45,7 @@ export async function startDev(options: DevOptions, log: (line: string) => void 
     registry: loaded.registry,
     sqsPort: options.sqsPort,
     dynamodbPort: options.dynamodbPort,
+    ...(options.apiPort === undefined ? {} : { apiPort: options.apiPort }),
     dynamodb: options.dynamodbLocal ? 'dynamodb-local' : 'dynalite',
     onApplied: (event) => log(appliedLine(event)),
     logger: consoleLogger,
@@ -150,6 +153,7 @@ function publishDiscovery(stack: LocalStack, registry: string): () => void {
       deadLetterQueueUrl: stack.deadLetterQueueUrl,
       tableName: stack.tableName,
       registry: resolve(registry),
+      ...(stack.api ? { api: stack.api } : {}),
     });
   } catch (error) {
     consoleLogger.warn(`settle dev: could not write ${file}; \`settle\` commands in other terminals will not find this stack`, error);

@@ -16,6 +16,7 @@ interface RawDevOptions {
   readonly registry?: string;
   readonly sqsPort?: string;
   readonly dynamodbPort?: string;
+  readonly apiPort?: string;
   readonly dynamodbLocal?: boolean;
   readonly watch?: boolean;
 }
@@ -34,6 +35,7 @@ export function devOptions(raw: RawDevOptions, env: NodeJS.ProcessEnv, exists: (
   };
   const sqsPort = port('--sqs-port', raw.sqsPort, 'SETTLE_SQS_PORT', 9324);
   const dynamodbPort = port('--dynamodb-port', raw.dynamodbPort, 'SETTLE_DYNAMODB_PORT', 8000);
+  const apiPort = port('--api-port', raw.apiPort, 'SETTLE_API_PORT', 3000);
   const registry = raw.registry ?? defaultRegistryModules.find((path) => exists(path));
   if (registry === undefined) {
     problems.push(`no registry module: pass --registry <module> (looked for ${defaultRegistryModules.join(', ')})`);
@@ -41,7 +43,14 @@ export function devOptions(raw: RawDevOptions, env: NodeJS.ProcessEnv, exists: (
     problems.push(`--registry ${registry} does not exist`);
   }
   if (problems.length > 0) throw new Error(`settle dev: ${problems.join('; ')}.`);
-  return { registry: registry as string, sqsPort, dynamodbPort, dynamodbLocal: raw.dynamodbLocal === true, watch: raw.watch !== false };
+  return {
+    registry: registry as string,
+    sqsPort,
+    dynamodbPort,
+    apiPort,
+    dynamodbLocal: raw.dynamodbLocal === true,
+    watch: raw.watch !== false,
+  };
 }
 
 export function program(): Command {
@@ -50,12 +59,13 @@ export function program(): Command {
   settle
     .command('dev')
     .description(
-      'Run your machines on the local stack: SQS and DynamoDB emulators on 127.0.0.1, the worker and the timer sweeper. ' +
+      'Run your machines on the local stack: SQS and DynamoDB emulators on 127.0.0.1, the worker, the timer sweeper and the HTTP API. ' +
         'The worker reloads when a file of the registry changes; the instances stay.',
     )
     .option('--registry <module>', `the module that exports your registry (default: the first of ${defaultRegistryModules.join(', ')})`)
     .option('--sqs-port <port>', 'SQS (fauxqs) port, 0 for a free one (env SETTLE_SQS_PORT, default 9324)')
     .option('--dynamodb-port <port>', 'DynamoDB port, 0 for a free one (env SETTLE_DYNAMODB_PORT, default 8000)')
+    .option('--api-port <port>', 'the HTTP API and callback links, on 127.0.0.1; 0 for a free one (env SETTLE_API_PORT, default 3000)')
     .option('--dynamodb-local', "Amazon's DynamoDB Local (Java 17) instead of dynalite")
     .option('--no-watch', 'do not reload when the registry changes')
     .action(async (raw: RawDevOptions) => runDev(devOptions(raw, process.env)));

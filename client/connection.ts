@@ -33,6 +33,8 @@ export interface SettleConnection {
   readonly region: string | undefined;
   /** Only for a local `settle dev` stack: endpoints, and the registry module it runs (absolute path). */
   readonly local?: { readonly sqsEndpoint: string; readonly dynamodbEndpoint: string; readonly registry: string };
+  /** The stack's HTTP API, and what signs its callback links (a deployed stack's secret, or the local key). */
+  readonly api?: { readonly url: string; readonly callbackKey?: string; readonly callbackSecretArn?: string };
   /** Where it came from, for messages: e.g. 'flags', 'environment', "stack 'orders-prod'", 'settle dev (pid 123)'. */
   readonly source: string;
 }
@@ -80,6 +82,8 @@ export interface DevDiscovery {
   readonly tableName: string;
   /** The registry module it runs, absolute. */
   readonly registry: string;
+  /** Its HTTP API and the key that signs its callback links, when it serves one. */
+  readonly api?: { readonly url: string; readonly callbackKey: string };
 }
 
 /** The discovery file of `settle dev`: `SETTLE_DEV_FILE`, or `settle-dev.json` in the OS's temporary folder. */
@@ -121,6 +125,7 @@ export async function resolveConnection(
       tableName: dev.tableName,
       region: dev.region,
       local: { sqsEndpoint: dev.sqsEndpoint, dynamodbEndpoint: dev.dynamodbEndpoint, registry: dev.registry },
+      ...(dev.api ? { api: { url: dev.api.url, callbackKey: dev.api.callbackKey } } : {}),
       source: `settle dev (pid ${dev.pid})`,
     };
   }

@@ -4,6 +4,9 @@ import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ContextFrom, StateValue } from 'xstate';
 import { createDocumentClient } from '../runtime/aws/dynamo-store.ts';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { EventObject } from 'xstate';
+import { type CallbackOptions, makeCallbackUrl, secretValue } from '../api/callbacks.ts';
 import { RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
 import { shardOf } from '../runtime/core/instance-key.ts';
 import { maxEventBytes } from '../runtime/core/event.ts';
@@ -12,7 +15,7 @@ import type { MachineRegistry } from '../runtime/core/registry.ts';
 import type { Outcome } from '../runtime/core/settled.ts';
 import type { HistoryEntry, InstanceRecord } from '../runtime/core/store.ts';
 import { awsCall } from './aws-errors.ts';
-import { connectionClients, resolveConnection, type ConnectionOptions } from './connection.ts';
+import { connectionClients, resolveConnection, type ConnectionOptions, type SettleConnection } from './connection.ts';
 import { DeadLetterBox } from './dead-letter-box.ts';
 import { checkOutgoing, type EventOf, instanceKeyOf, type MachineName } from './events.ts';
 import { listInstances, type ListOptions, type ListPage } from './list-query.ts';
@@ -30,6 +33,10 @@ export interface SettleClientOptions<R extends MachineRegistry> {
   readonly sqs?: SQSClient;
   /** @default a document client from the SDK's standard settings */
   readonly dynamodb?: DynamoDBDocumentClient;
+  /** The stack's HTTP API, for {@link SettleClient.callbackUrl}: its URL and its signing key (or the key's secret). */
+  readonly api?: SettleConnection['api'];
+  /** The region of the stack, for reading the callback key's secret. */
+  readonly region?: string | undefined;
 }
 
 export interface SendOptions {
@@ -136,6 +143,7 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
   /** The dead-letter queue: browse it, redrive letters safely. */
   readonly deadLetters: DeadLetterBox;
   private readonly sqs: SQSClient;
+  private callbackKey: Promise<string> | undefined;
   private readonly dynamodb: DynamoDBDocumentClient;
 
   /**
@@ -293,6 +301,30 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
   /** A page of a machine's instances, filtered by state, status, outcome or age, through the list index. */
   list(options: ListOptions & { readonly machine: MachineName<R> }): Promise<ListPage> {
     return listInstances(this.dynamodb, this.options.tableName, options);
+  }
+
+  /**
+   * A link that sends `event` to `<machine>/<id>` when followed: GET shows what it does, POST does it (README,
+   * "HTTP API and callback links"). Reads the signing key from the stack's secret once (or takes the local one).
+   */
+  async callbackUrl<M extends MachineName<R>>(machine: M, id: string, event: EventOf<R, M>, options: CallbackOptions): Promise<string> {
+    const { api } = this.options;
+    if (!api || (!api.callbackKey && !api.callbackSecretArn)) {
+      throw new RequestError(
+        'not-configured',
+        'This stack has no HTTP API to make callback links for (its construct has api: false, or settle dev was started without one).',
+      );
+    }
+    const { key } = checkOutgoing(`${machine}/${id}`, event, this.options.registry);
+    this.callbackKey ??= api.callbackKey
+      ? Promise.resolve(api.callbackKey)
+      : secretValue(api.callbackSecretArn ?? '', new SecretsManagerClient(this.options.region ? { region: this.options.region } : {}));
+    return makeCallbackUrl(api.url, await this.callbackKey, key.key, event as EventObject & Record<string, unknown>, options);
+  }
+
+  /** The same client, checking events against another registry (the SDK clients are shared). */
+  withRegistry<S extends MachineRegistry>(registry: S): SettleClient<S> {
+    return new SettleClient<S>({ ...this.options, sqs: this.sqs, dynamodb: this.dynamodb, registry });
   }
 
   /** Closes the SDK clients' sockets. */

@@ -20,6 +20,7 @@ export function readyBanner(stack: LocalStack, startedInMs: number, registry: Ma
     `    events  ${stack.queueUrl}`,
     `    DLQ     ${stack.deadLetterQueueUrl}`,
     `  DynamoDB  ${stack.endpoints.dynamodb}   table ${stack.tableName}`,
+    ...(stack.api ? [`  HTTP API  ${stack.api.url}   (loopback only; callback links signed with this stack's key)`] : []),
     '',
     'Try it with settle, in another terminal (it finds this stack by itself):',
     `  npx settle send ${instance} '{"type":"${type}"}' --wait`,
@@ -27,6 +28,14 @@ export function readyBanner(stack: LocalStack, startedInMs: number, registry: Ma
     `  npx settle list --machine ${machine}`,
     '  npx settle dlq list',
     '',
+    ...(stack.api
+      ? [
+          'Try the HTTP API:',
+          `  curl -s -X POST '${stack.api.url}/instances/${instance}/events?wait=5' -H 'content-type: application/json' -d '{"type":"${type}"}'`,
+          `  curl -s ${stack.api.url}/instances/${instance}`,
+          '',
+        ]
+      : []),
     'Try it with the AWS CLI (any credentials work; these are dummies):',
     `  export AWS_ACCESS_KEY_ID=${localCredentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${localCredentials.secretAccessKey} AWS_DEFAULT_REGION=${localRegion} AWS_REGION=${localRegion}`,
     '',

@@ -11,6 +11,11 @@
  * await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrl, … }));
  * await stack.stop();
  */
+import { randomBytes } from 'node:crypto';
+import { configureCallbacks } from '../api/callbacks.ts';
+import { type ApiHandler, createApiHandler } from '../api/handler.ts';
+import { startApiServer } from '../api/server.ts';
+import { SettleClient } from '../client/settle-client.ts';
 import { createWorkerHandler, type AppliedEvent } from '../runtime/aws/worker.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
 import { configFromEnvironment, environmentVariables, type SettleConfig } from '../runtime/core/config.ts';
@@ -66,6 +71,11 @@ export interface LocalStackOptions {
   readonly settings?: Readonly<Record<string, string>>;
   /** @default consoleLogger */
   readonly logger?: LocalLogger;
+  /**
+   * Serves the HTTP API on 127.0.0.1 at this port (0 picks a free one), with callback links signed by a key of
+   * this stack; `undefined` serves none. Needs `registry`.
+   */
+  readonly apiPort?: number;
 }
 
 export interface LocalStack {
@@ -79,6 +89,8 @@ export interface LocalStack {
   readonly env: Readonly<Record<string, string>>;
   /** Clients pointed at the emulators, shared with the worker and sweeper. */
   readonly clients: LocalClients;
+  /** The HTTP API, when `apiPort` was given: its URL and the key that signs this stack's callback links. */
+  readonly api: { readonly url: string; readonly callbackKey: string } | undefined;
   /**
    * Runs the default worker over another registry from the next batch on; the emulators, and so the
    * instances, stay. Batches in flight finish on the registry they started with.
@@ -153,6 +165,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const loop = startSweepLoop(sweeper, sweepIntervalMs, logger);
       cleanups.push(() => loop.stop());
     }
+    const api = options.apiPort === undefined ? undefined : await startApi(options.apiPort, dependencies, () => registry, cleanups);
+    if (api) Object.assign(env, { [environmentVariables.apiUrl]: api.url, [environmentVariables.callbackKey]: api.callbackKey });
 
     let stopped: Promise<void> | undefined;
     return {
@@ -164,6 +178,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       config,
       env,
       clients,
+      api,
       useRegistry: (next) => {
         if (options.handler)
           throw new Error('useRegistry works with the default worker only; this stack was started with its own handler.');
@@ -190,6 +205,38 @@ async function startAll(options: LocalStackOptions, cleanups: (() => Promise<voi
   if (sqs.status === 'rejected') throw sqs.reason;
   if (dynamodb.status === 'rejected') throw dynamodb.reason;
   return [sqs.value, dynamodb.value];
+}
+
+/**
+ * The HTTP API over this stack, with a fresh callback key: links made by this stack's machines (in this
+ * process: `configureCallbacks`) and by `settle` commands (the discovery file) work until it stops.
+ */
+async function startApi(
+  port: number,
+  dependencies: StackDependencies,
+  registry: () => MachineRegistry | undefined,
+  cleanups: (() => Promise<void> | void)[],
+): Promise<{ url: string; callbackKey: string }> {
+  const current = registry();
+  if (!current) throw new Error('The local HTTP API checks events against the registry: pass `registry` with `apiPort`.');
+  const callbackKey = randomBytes(32).toString('base64url');
+  const { config, clients } = dependencies;
+  const client = new SettleClient({
+    queueUrl: config.queueUrl ?? '',
+    deadLetterQueueUrl: config.deadLetterQueueUrl,
+    tableName: config.tableName,
+    sqs: clients.sqs,
+    dynamodb: clients.document,
+    registry: current,
+  });
+  // The registry may be replaced (settle dev reloads it): the handler is rebuilt for each request over the current one.
+  const handle = (event: Parameters<ApiHandler>[0]) =>
+    createApiHandler({ client: client.withRegistry(registry() ?? current), registry: registry() ?? current, callbackKey })(event);
+  const server = await startApiServer(handle, port);
+  cleanups.push(() => server.stop());
+  configureCallbacks({ apiUrl: server.url, key: callbackKey });
+  cleanups.push(() => configureCallbacks(undefined));
+  return { url: server.url, callbackKey };
 }
 
 function defaultWorker(dependencies: StackDependencies, registry: MachineRegistry): SqsBatchHandler {

@@ -102,7 +102,7 @@ describe('Settle installed from its package', () => {
 
   it('`settle dev --registry ./machines.ts` takes an event sent with the AWS CLI and saves the settled instance', async () => {
     // The README's command, on free ports: other test files run the local stack on the default ones.
-    dev = spawn('bash', ['-c', `exec ${block('dev').trim()} --sqs-port 0 --dynamodb-port 0`], {
+    dev = spawn('bash', ['-c', `exec ${block('dev').trim()} --sqs-port 0 --dynamodb-port 0 --api-port 0`], {
       cwd: app,
       env: { ...process.env, TSX_DISABLE_CACHE: '1', SETTLE_DEV_FILE: devFile },
       detached: true, // its own process group: Ctrl-C reaches npx and node alike

@@ -90,14 +90,10 @@ export function createWorkerHandler(options: WorkerOptions): WorkerHandler {
 }
 
 /**
- * A Lambda entry point over `registry`: settings from the environment, Powertools logs and metrics,
- * clients made once per Lambda instance on first use.
- *
- * @example
- * // my-worker.ts, given to SettleService as `workerEntry`:
- * export const handler = lambdaHandler(defineRegistry({ orders: { machine: orderMachine, version: 1 } }));
+ * The worker of a Lambda over `registry`: settings from the environment, Powertools logs and metrics, clients
+ * made once per Lambda instance on first use. `lambdaHandler` (api/lambda.ts) serves it and the HTTP API.
  */
-export function lambdaHandler(registry: MachineRegistry): WorkerHandler {
+export function workerFromEnvironment(registry: MachineRegistry): WorkerHandler {
   let handle: WorkerHandler | undefined;
   return (event, context) => {
     handle ??= createWorkerHandler({

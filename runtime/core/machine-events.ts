@@ -1,4 +1,4 @@
-import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import type { AnyStateMachine, AnyStateNode, EventObject, StateValue } from 'xstate';
 
 /**
  * The event types a machine can ever take from the outside: every transition's event descriptor in every
@@ -22,4 +22,16 @@ export function acceptsEventType(accepted: readonly string[], type: string): boo
   return accepted.some(
     (descriptor) => descriptor === type || descriptor === '*' || (descriptor.endsWith('.*') && type.startsWith(descriptor.slice(0, -1))),
   );
+}
+
+/**
+ * True if an instance resting in `value` with `context` would take `event` now: a transition whose guards pass
+ * (XState's `can`, which runs guards but no actions). False when the state value no longer fits the machine.
+ */
+export function takesEventNow(machine: AnyStateMachine, value: StateValue, context: unknown, event: EventObject): boolean {
+  try {
+    return machine.resolveState({ value, context }).can(event);
+  } catch {
+    return false;
+  }
 }

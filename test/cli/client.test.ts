@@ -95,7 +95,20 @@ export const registry = defineRegistry({ refund: { machine: counterMachine, vers
   );
   dev = spawn(
     process.execPath,
-    ['--import', 'tsx', join(root, 'cli', 'bin.ts'), 'dev', '--registry', registryFile, '--sqs-port', '0', '--dynamodb-port', '0'],
+    [
+      '--import',
+      'tsx',
+      join(root, 'cli', 'bin.ts'),
+      'dev',
+      '--registry',
+      registryFile,
+      '--sqs-port',
+      '0',
+      '--dynamodb-port',
+      '0',
+      '--api-port',
+      '0',
+    ],
     {
       cwd: folder,
       env: shellEnv({ TSX_DISABLE_CACHE: '1' }),

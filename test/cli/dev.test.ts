@@ -15,20 +15,26 @@ describe('settle dev options', () => {
       registry: 'machines/index.ts',
       sqsPort: 9324,
       dynamodbPort: 8000,
+      apiPort: 3000,
       dynamodbLocal: false,
       watch: true,
     });
   });
 
   it('reads ports from the environment, and flags win over it', () => {
-    const env = { SETTLE_SQS_PORT: '9400', SETTLE_DYNAMODB_PORT: '8100' };
-    expect(devOptions({}, env, exists)).toMatchObject({ sqsPort: 9400, dynamodbPort: 8100 });
+    const env = { SETTLE_SQS_PORT: '9400', SETTLE_DYNAMODB_PORT: '8100', SETTLE_API_PORT: '3100' };
+    expect(devOptions({}, env, exists)).toMatchObject({ sqsPort: 9400, dynamodbPort: 8100, apiPort: 3100 });
     expect(
-      devOptions({ sqsPort: '0', dynamodbPort: '0', dynamodbLocal: true, registry: 'src/mine.ts', watch: false }, env, exists),
+      devOptions(
+        { sqsPort: '0', dynamodbPort: '0', apiPort: '0', dynamodbLocal: true, registry: 'src/mine.ts', watch: false },
+        env,
+        exists,
+      ),
     ).toEqual({
       registry: 'src/mine.ts',
       sqsPort: 0,
       dynamodbPort: 0,
+      apiPort: 0,
       dynamodbLocal: true,
       watch: false,
     });

@@ -54,6 +54,25 @@ describe('ready banner', () => {
     );
     expect(banner).toContain(`--key '{"pk":{"S":"counter/c1"}}'`);
     expect(banner).toContain(`npx settle send counter/c1 '{"type":"COUNT"}' --wait`);
+    expect(banner).not.toContain('HTTP API');
+  });
+
+  it('shows the HTTP API and curl commands for it when the stack serves one', () => {
+    const stack = {
+      endpoints: { sqs: 'http://s', dynamodb: 'http://d' },
+      queueUrl: 'q',
+      deadLetterQueueUrl: 'd',
+      tableName: 't',
+      api: { url: 'http://127.0.0.1:3000', callbackKey: 'k' },
+    } as LocalStack;
+
+    const banner = readyBanner(stack, 1, registry);
+
+    expect(banner).toContain('  HTTP API  http://127.0.0.1:3000');
+    expect(banner).toContain(
+      `  curl -s -X POST 'http://127.0.0.1:3000/instances/counter/c1/events?wait=5' -H 'content-type: application/json' -d '{"type":"COUNT"}'`,
+    );
+    expect(banner).not.toContain("'k'");
   });
 
   it("takes the example event from any state of the first machine, not only the root's compound children", () => {
