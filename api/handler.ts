@@ -293,7 +293,8 @@ function header(event: APIGatewayProxyEventV2, name: string): string | undefined
 }
 
 function json(status: number, body: unknown): APIGatewayProxyStructuredResultV2 {
-  return { statusCode: status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };
+  // One line per answer, ending in a newline, so that answers read well in a terminal (curl) and in logs.
+  return { statusCode: status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: `${JSON.stringify(body)}\n` };
 }
 
 function html(status: number, body: string): APIGatewayProxyStructuredResultV2 {

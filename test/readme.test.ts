@@ -208,6 +208,35 @@ describe('README', () => {
     expect(refused.stdout).toMatch(/^1 letter$/m);
   }, 60_000);
 
+  it('runs the HTTP API blocks: send-and-wait, a callback link shown, followed and followed again, a listing, a refusal', () => {
+    const sent = run('http-send');
+    expect(sent.status, sent.stderr).toBe(0);
+    const result = JSON.parse(sent.stdout) as { outcome: string; states: string[]; context: { links: { legal: { approve: string } } } };
+    expect(result).toMatchObject({
+      instanceKey: 'approval/doc-20',
+      outcome: 'resolve',
+      states: ['review.legal.pending', 'review.finance.pending'],
+    });
+    expect(result.context.links.legal.approve).toMatch(/^http:\/\/127\.0\.0\.1:3000\/callbacks\/eyJ2Ijoi[\w-]+\.[\w-]+$/);
+
+    const link = run('http-link');
+    expect(link.status, link.stderr).toBe(0);
+    const [shown, done, again] = link.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(shown).toMatchObject({ decision: 'open', instanceKey: 'approval/doc-20', event: { type: 'APPROVE', role: 'legal' } });
+    expect(done).toMatchObject({ decision: 'done', states: ['review.legal.signed', 'review.finance.pending'] });
+    expect(again).toMatchObject({ decision: 'already-used' });
+
+    const listed = JSON.parse(run('http-list').stdout) as { items: { key: string }[] };
+    expect(listed.items.map((item) => item.key)).toContain('approval/doc-20');
+
+    const refused = JSON.parse(run('http-bad').stdout) as { code: string; message: string };
+    expect(refused.code).toBe('schema-violation');
+    expect(readme).toContain(`422 ${JSON.stringify(refused)}`);
+  }, 60_000);
+
   it('stops cleanly on Ctrl-C: says so, exits, and frees its ports', async () => {
     // A terminal's Ctrl-C signals the whole foreground group: npm, its shell (exec'd away) and node.
     const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
