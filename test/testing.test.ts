@@ -22,6 +22,23 @@ describe('settle/testing', () => {
     expect((await world.instance('approval/doc-1')).version).toBe(4); // one save per event: restored four times
   });
 
+  it('follows the callback links a machine made, with the data a link lets the caller add; a tampered one is refused', async () => {
+    const world = createTestWorld(registry);
+
+    const submitted = await world.send('approval/doc-2', { type: 'SUBMIT', by: 'eve' });
+    const { links } = submitted.context as { links: Record<'legal' | 'finance', { approve: string; reject: string }> };
+    expect(links.legal.approve).toMatch(/^https:\/\/settle\.test\/callbacks\//);
+
+    expect(await world.follow(links.legal.approve)).toMatchObject({
+      outcome: 'resolve',
+      states: ['review.legal.signed', 'review.finance.pending'],
+    });
+    const rejected = await world.follow(links.finance.reject, { reason: 'over budget', by: 'not-allowed' });
+    expect(rejected).toMatchObject({ outcome: 'reject', states: ['rejected'] });
+    expect(rejected.context).toMatchObject({ rejection: { role: 'finance', by: 'finance sign-off link', reason: 'over budget' } });
+    await expect(world.follow(`${links.legal.approve}x`)).rejects.toThrow(/This link is not valid/);
+  });
+
   it('moves simulated time days ahead and fires each durable timer at its own time', async () => {
     const world = createTestWorld(registry, { start: '2026-03-02T09:00:00Z' });
     await world.send('approval/doc-2', { type: 'SUBMIT', by: 'eve' });

@@ -11,6 +11,8 @@
  * expect((await world.instance('orders/o1')).states).toEqual(['cancelled']);
  */
 import type { SQSRecord } from 'aws-lambda';
+import { configureCallbacks } from '../api/callbacks.ts';
+import { verifyCallback } from '../runtime/core/callback-token.ts';
 import type { StateValue } from 'xstate';
 import type { DeadLetter } from '../runtime/core/dead-letters.ts';
 import { MemoryDeadLetterQueue } from '../runtime/memory/memory-queues.ts';
@@ -78,9 +80,19 @@ export interface TestWorld {
   advance(by: Duration): Promise<void>;
   /** The stored instance; throws if it was never saved. */
   instance(instanceKey: string): Promise<InstanceRecord>;
+  /**
+   * Follows a callback link a machine made with `callbackUrl` (as a POST would): checks its signature and
+   * expiry, and sends its event — with `data`, for the fields the link lets a caller add.
+   */
+  follow(link: string, data?: Readonly<Record<string, string>>): Promise<EventResult>;
 }
 
+/** Where `callbackUrl` points, and the key it signs with, in a test world. */
+export const testCallbacks = { apiUrl: 'https://settle.test', key: 'settle-testing-callback-key' } as const;
+
 export function createTestWorld(registry: MachineRegistry, options: TestWorldOptions = {}): TestWorld {
+  // Machines that make callback links get them in a test world too (the setting is this process's).
+  configureCallbacks(testCallbacks);
   const store = new MemoryStore();
   const deadLetters = new MemoryDeadLetterQueue();
   const wakeQueue = new MemoryWakeQueue();
@@ -145,6 +157,12 @@ export function createTestWorld(registry: MachineRegistry, options: TestWorldOpt
         for (const wake of wakeQueue.drain()) await deliver(wake.pk, wakeEvent(wake.wakeAt));
       }
       now = target;
+    },
+    follow: async (link, data = {}) => {
+      const token = link.startsWith(`${testCallbacks.apiUrl}/callbacks/`) ? link.slice(testCallbacks.apiUrl.length + 11) : '';
+      const claims = verifyCallback(testCallbacks.key, token, Math.floor(Date.now() / 1000));
+      const added = Object.fromEntries(Object.entries(data).filter(([name]) => claims.data.includes(name)));
+      return deliver(claims.instance, { ...claims.event, ...added });
     },
     instance: async (instanceKey) => {
       const item = await store.read(instanceKey);
