@@ -4,7 +4,7 @@ import { SettleStack } from './settle-stack.ts';
 
 /**
  * The CDK app: `npx cdk synth | deploy | destroy`.
- * `-c destroyOnRemoval=true` makes the table and log groups go with the stack (dev, LocalStack).
+ * `-c destroyOnRemoval=true` makes the table, the log groups and the callback secret go with the stack (dev, LocalStack).
  */
 const app = new App();
 const destroyOnRemoval = String(app.node.tryGetContext('destroyOnRemoval') ?? 'false') === 'true';

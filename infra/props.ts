@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { defaults as runtimeDefaults } from '../runtime/core/config.ts';
 import { defaultOutputPrefix, defaultWorkerTimeoutSeconds, eventQueueDefinition, outputPrefixPattern } from '../runtime/core/resources.ts';
@@ -8,6 +8,37 @@ import { defaultOutputPrefix, defaultWorkerTimeoutSeconds, eventQueueDefinition,
 /** Powertools log levels (`POWERTOOLS_LOG_LEVEL`). */
 export const logLevels = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
 export type LogLevel = (typeof logLevels)[number];
+
+/**
+ * Who may call the HTTP API's instance routes when a JWT authoriser, not IAM, guards them: any OpenID Connect
+ * issuer (Cognito, Auth0, Entra ID, Okta, …). API Gateway checks each token's signature against the issuer's
+ * published keys, its `iss`, its expiry, and that its `aud` (or `client_id`) is one of `audience`.
+ */
+export interface SettleApiJwtProps {
+  /** The issuer URL, exactly as the tokens' `iss` claim has it: `https://…` (e.g. `https://cognito-idp.<region>.amazonaws.com/<poolId>`). */
+  readonly issuer: string;
+  /** The audiences (client ids) a token may be for: at least one. */
+  readonly audience: readonly string[];
+}
+
+/**
+ * The HTTP API: `POST /instances/{machine}/{id}/events`, `GET /instances/{machine}/{id}`, `GET /instances`, each
+ * authorised by IAM (SigV4) unless `jwt` is given, and `GET`/`POST /callbacks/{token}`, authorised by the signed,
+ * expiring token in the path alone.
+ */
+export interface SettleApiProps {
+  /**
+   * Guard the instance routes with a JWT authoriser over this issuer instead of IAM.
+   * @default IAM authorisation: callers sign with SigV4 and need `execute-api:Invoke` (`SettleService.grantInvokeApi`)
+   */
+  readonly jwt?: SettleApiJwtProps;
+  /**
+   * The stage's throttling for every route: steady requests per second and the burst above it. Requests past it
+   * get 429 before reaching the API function.
+   * @default { rateLimit: 50, burstLimit: 100 }
+   */
+  readonly throttle?: { readonly rateLimit?: number; readonly burstLimit?: number };
+}
 
 export interface SettleServiceProps {
   /**
@@ -40,25 +71,25 @@ export interface SettleServiceProps {
   readonly maxConcurrency?: number;
 
   /**
-   * Powertools log level of both functions.
+   * Powertools log level of every function (the worker, the sweeper, the API function).
    * @default 'INFO'
    */
   readonly logLevel?: LogLevel;
 
   /**
-   * How long the functions' CloudWatch log groups keep their logs.
+   * How long the CloudWatch log groups keep their logs: the functions' and the API's access logs.
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
 
   /**
-   * X-Ray active tracing on both functions.
+   * X-Ray active tracing on every function.
    * @default false
    */
   readonly tracing?: boolean;
 
   /**
-   * What CloudFormation does with the instance table (and the log groups) when the stack is
+   * What CloudFormation does with the instance table (and the log groups and the callback secret) when the stack is
    * deleted or they are replaced. Keep RETAIN for anything holding real instances; DESTROY suits
    * dev and LocalStack stacks. SNAPSHOT is not supported by DynamoDB.
    * @default RemovalPolicy.RETAIN
@@ -93,11 +124,19 @@ export interface SettleServiceProps {
 
   /**
    * The prefix of the stack outputs the construct adds: `<prefix>QueueUrl`, `<prefix>DeadLetterQueueUrl`,
-   * `<prefix>TableName`, `<prefix>Region` (`stackOutputKeys` in `runtime/core/resources.ts`, which the `settle`
+   * `<prefix>TableName`, `<prefix>Region`, and with the API `<prefix>ApiUrl` and `<prefix>CallbackSecretArn` (`stackOutputKeys` in `runtime/core/resources.ts`, which the `settle`
    * CLI reads). Give each service its own when two live in one stack. Letters and digits only.
    * @default 'Settle'
    */
   readonly outputPrefix?: string;
+
+  /**
+   * The HTTP API over the service, its function and the callback signing key (a Secrets Manager secret), or
+   * `false` for none of them: then machines cannot make callback links, and the worker gets neither the key nor
+   * the API's URL.
+   * @default {} (an IAM-authorised API with the default throttling)
+   */
+  readonly api?: SettleApiProps | false;
 }
 
 /** {@link SettleServiceProps} with every default applied and every value checked. */
@@ -115,6 +154,15 @@ export interface ResolvedSettleServiceProps {
   readonly worker: { readonly entry: string } | { readonly registry: string };
   readonly sweeperEntry: string;
   readonly outputPrefix: string;
+  /** `false` when the service has no API. */
+  readonly api: ResolvedSettleApiProps | false;
+}
+
+export interface ResolvedSettleApiProps {
+  /** Absent: IAM authorisation. */
+  readonly jwt: { readonly issuer: string; readonly audience: string[] } | undefined;
+  readonly rateLimit: number;
+  readonly burstLimit: number;
 }
 
 /**
@@ -137,6 +185,7 @@ export const defaults = {
   oldestEventAgeAlarmThreshold: Duration.minutes(5),
   sweeperEntry: packageFile('functions/sweeper'),
   outputPrefix: defaultOutputPrefix,
+  api: { throttle: { rateLimit: 50, burstLimit: 100 } },
 } as const satisfies Required<Omit<SettleServiceProps, 'eventTimeout' | 'workerEntry' | 'registry'>>; // eventTimeout: derived from workerTimeout
 
 const supportedRemovalPolicies: readonly RemovalPolicy[] = [
@@ -251,6 +300,8 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
     );
   }
 
+  const api = resolveApiProps(props.api, problems);
+
   if (problems.length > 0) {
     throw new Error(`Invalid SettleService props: ${problems.join('; ')}.`);
   }
@@ -267,5 +318,50 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
     worker: worker as ResolvedSettleServiceProps['worker'],
     sweeperEntry,
     outputPrefix,
+    api,
   };
+}
+
+/** The `api` prop with its defaults, each problem pushed onto `problems`. */
+function resolveApiProps(api: SettleServiceProps['api'], problems: string[]): ResolvedSettleServiceProps['api'] {
+  if (api === false) return false;
+  if (api === undefined) api = {};
+  if (typeof api !== 'object' || api === null || Array.isArray(api)) {
+    problems.push(`api must be false (no API) or an object of API props, got ${JSON.stringify(api) ?? String(api)}`);
+    return false;
+  }
+
+  let jwt: ResolvedSettleApiProps['jwt'];
+  if (api.jwt !== undefined) {
+    const { issuer, audience } = api.jwt as Partial<SettleApiJwtProps>;
+    if (typeof issuer !== 'string' || !(Token.isUnresolved(issuer) || isHttpsUrl(issuer))) {
+      problems.push(
+        `api.jwt.issuer must be the issuer's https:// URL, exactly as the tokens' iss claim has it (API Gateway reads its OpenID configuration there), got '${String(issuer)}'`,
+      );
+    }
+    if (!Array.isArray(audience) || audience.length === 0 || !audience.every((one) => typeof one === 'string' && one.trim() !== '')) {
+      problems.push(
+        `api.jwt.audience must be a non-empty list of audiences (client ids) a token may be for, got ${JSON.stringify(audience) ?? String(audience)}`,
+      );
+    }
+    jwt = { issuer: String(issuer), audience: Array.isArray(audience) ? [...audience] : [] };
+  }
+
+  const rateLimit = api.throttle?.rateLimit ?? defaults.api.throttle.rateLimit;
+  if (typeof rateLimit !== 'number' || !Number.isFinite(rateLimit) || rateLimit <= 0) {
+    problems.push(`api.throttle.rateLimit must be a number of requests per second above 0, got ${String(rateLimit)}`);
+  }
+  const burstLimit = api.throttle?.burstLimit ?? defaults.api.throttle.burstLimit;
+  if (!Number.isInteger(burstLimit) || burstLimit < 1) {
+    problems.push(`api.throttle.burstLimit must be a whole number of requests of at least 1, got ${String(burstLimit)}`);
+  }
+  return { jwt, rateLimit, burstLimit };
+}
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    return new URL(value).protocol === 'https:';
+  } catch {
+    return false;
+  }
 }

@@ -138,6 +138,10 @@ export interface StackOutputKeys {
   readonly tableName: string;
   /** The stack's region (`AWS::Region`). */
   readonly region: string;
+  /** The HTTP API's base URL, ending in `/`. Only a service with its API (the construct's default) outputs it. */
+  readonly apiUrl: string;
+  /** The ARN of the Secrets Manager secret whose value signs callback links. Only a service with its API outputs it. */
+  readonly callbackSecretArn: string;
 }
 
 /**
@@ -153,5 +157,7 @@ export function stackOutputKeys(prefix: string = defaultOutputPrefix): StackOutp
     deadLetterQueueUrl: `${prefix}DeadLetterQueueUrl`,
     tableName: `${prefix}TableName`,
     region: `${prefix}Region`,
+    apiUrl: `${prefix}ApiUrl`,
+    callbackSecretArn: `${prefix}CallbackSecretArn`,
   };
 }

@@ -21,7 +21,7 @@ beforeAll(() => {
   new SettleStack(app, 'SettleStack', { service: { workerEntry: fixtureEntry, sweeperEntry: fixtureEntry } });
   app.synth();
   const assets = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
-  // Worker and sweeper share the fixture entry, so they share one asset.
+  // The worker, the sweeper and the API function share the fixture entry, so they share one asset.
   expect(assets).toHaveLength(1);
   assetDir = join(outdir, assets[0] ?? '');
 }, 60_000);

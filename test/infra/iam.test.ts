@@ -2,35 +2,106 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AccountRootPrincipal, Role, User } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
-import { SettleService } from '../../infra/settle-service.ts';
+import { SettleService, type SettleServiceProps } from '../../infra/settle-service.ts';
 import { tableDefinition } from '../../runtime/core/resources.ts';
 import { actionsOf, allStatements, fixtureEntry, grantsOf, logicalId, skipBundling, synthService } from './helpers.ts';
 
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+/** A secret's `Ref` is its full ARN. */
+const refOf = (id: string) => ({ Ref: id });
+const jwt = { issuer: 'https://issuer.example.com/', audience: ['settle-client'] };
 const sorted = <T extends { action: string }>(grants: T[]) => [...grants].sort((a, b) => a.action.localeCompare(b.action));
 
 describe('SettleService', () => {
   describe('permissions', () => {
-    it('grants the worker exactly: GetItem and PutItem on the table, consume on the queue, send to the DLQ, its own logs', () => {
-      const { template, stack, service } = synthService();
+    /** The worker's grants without the API: the table, the queues, its logs. */
+    const workerGrants = (stack: Stack, service: SettleService) => {
       const table = arnOf(logicalId(stack, service.table));
       const queue = arnOf(logicalId(stack, service.queue));
-      const dlq = arnOf(logicalId(stack, service.deadLetterQueue));
       const logs = arnOf(logicalId(stack, service.workerLogGroup));
+      return [
+        { action: 'dynamodb:GetItem', resource: table },
+        { action: 'dynamodb:PutItem', resource: table },
+        { action: 'sqs:ReceiveMessage', resource: queue },
+        { action: 'sqs:ChangeMessageVisibility', resource: queue },
+        { action: 'sqs:DeleteMessage', resource: queue },
+        { action: 'sqs:GetQueueAttributes', resource: queue },
+        { action: 'sqs:GetQueueUrl', resource: queue },
+        { action: 'sqs:SendMessage', resource: arnOf(logicalId(stack, service.deadLetterQueue)) },
+        { action: 'logs:CreateLogStream', resource: logs },
+        { action: 'logs:PutLogEvents', resource: logs },
+      ];
+    };
+
+    it('grants the worker exactly: GetItem and PutItem on the table, consume on the queue, send to the DLQ, its own logs, read the callback key', () => {
+      const { template, stack, service } = synthService();
+      const secret = refOf(logicalId(stack, service.callbackSecret as NonNullable<typeof service.callbackSecret>));
 
       expect(sorted(grantsOf(template, logicalId(stack, service.workerRole)))).toEqual(
-        sorted([
-          { action: 'dynamodb:GetItem', resource: table },
-          { action: 'dynamodb:PutItem', resource: table },
-          { action: 'sqs:ReceiveMessage', resource: queue },
-          { action: 'sqs:ChangeMessageVisibility', resource: queue },
-          { action: 'sqs:DeleteMessage', resource: queue },
-          { action: 'sqs:GetQueueAttributes', resource: queue },
-          { action: 'sqs:GetQueueUrl', resource: queue },
-          { action: 'sqs:SendMessage', resource: dlq },
-          { action: 'logs:CreateLogStream', resource: logs },
-          { action: 'logs:PutLogEvents', resource: logs },
-        ]),
+        sorted([...workerGrants(stack, service), { action: 'secretsmanager:GetSecretValue', resource: secret }]),
+      );
+    });
+
+    it('adds exactly GetSecretValue on the one secret to the worker for the API, and nothing without it', () => {
+      const withApi = synthService();
+      const without = synthService({ api: false });
+      const added = grantsOf(withApi.template, logicalId(withApi.stack, withApi.service.workerRole)).filter(
+        (grant) =>
+          !grantsOf(without.template, logicalId(without.stack, without.service.workerRole)).some((old) => old.action === grant.action),
+      );
+
+      expect(added).toEqual([
+        {
+          action: 'secretsmanager:GetSecretValue',
+          resource: refOf(logicalId(withApi.stack, withApi.service.callbackSecret as NonNullable<typeof withApi.service.callbackSecret>)),
+        },
+      ]);
+      expect(sorted(grantsOf(without.template, logicalId(without.stack, without.service.workerRole)))).toEqual(
+        sorted(workerGrants(without.stack, without.service)),
+      );
+    });
+
+    it.each<[string, SettleServiceProps]>([
+      ['IAM', {}],
+      ['JWT', { api: { jwt } }],
+    ])(
+      'grants the API function exactly: SendMessage on the queue, GetItem on the table, Query on the list index, the callback key, its own logs (%s)',
+      (_, props) => {
+        const { template, stack, service } = synthService(props);
+        const table = arnOf(logicalId(stack, service.table));
+        const logs = arnOf(logicalId(stack, service.apiLogGroup as NonNullable<typeof service.apiLogGroup>));
+
+        expect(sorted(grantsOf(template, logicalId(stack, service.apiRole as NonNullable<typeof service.apiRole>)))).toEqual(
+          sorted([
+            { action: 'sqs:SendMessage', resource: arnOf(logicalId(stack, service.queue)) },
+            { action: 'dynamodb:GetItem', resource: table },
+            { action: 'dynamodb:Query', resource: { 'Fn::Join': ['', [table, `/index/${tableDefinition.listIndex.name}`]] } },
+            {
+              action: 'secretsmanager:GetSecretValue',
+              resource: refOf(logicalId(stack, service.callbackSecret as NonNullable<typeof service.callbackSecret>)),
+            },
+            { action: 'logs:CreateLogStream', resource: logs },
+            { action: 'logs:PutLogEvents', resource: logs },
+          ]),
+        );
+      },
+    );
+
+    it('gives API Gateway invoke on the API function for each route and nothing else', () => {
+      const { template, stack, service } = synthService();
+      const fn = arnOf(logicalId(stack, service.apiFunction as NonNullable<typeof service.apiFunction>));
+      const permissions = Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: fn } }));
+
+      expect(
+        permissions.map(({ Properties }) => [Properties.Action, Properties.Principal, Properties.SourceArn['Fn::Join'][1].at(-1)]).sort(),
+      ).toEqual(
+        [
+          ['lambda:InvokeFunction', 'apigateway.amazonaws.com', '/*/*/callbacks/{token}'],
+          ['lambda:InvokeFunction', 'apigateway.amazonaws.com', '/*/*/callbacks/{token}'],
+          ['lambda:InvokeFunction', 'apigateway.amazonaws.com', '/*/*/instances'],
+          ['lambda:InvokeFunction', 'apigateway.amazonaws.com', '/*/*/instances/{machine}/{id}'],
+          ['lambda:InvokeFunction', 'apigateway.amazonaws.com', '/*/*/instances/{machine}/{id}/events'],
+        ].sort(),
       );
     });
 
@@ -80,8 +151,24 @@ describe('SettleService', () => {
             { action: 'sqs:ChangeMessageVisibility', resource: dlq },
             { action: 'sqs:GetQueueAttributes', resource: dlq },
             { action: 'cloudformation:DescribeStacks', resource: { Ref: 'AWS::StackId' } },
+            {
+              action: 'secretsmanager:GetSecretValue',
+              resource: refOf(logicalId(stack, service.callbackSecret as NonNullable<typeof service.callbackSecret>)),
+            },
           ]),
         );
+      });
+
+      it('grants no secret when the service has no API', () => {
+        const app = new App({ context: skipBundling });
+        const stack = new Stack(app, 'TestStack');
+        const service = new SettleService(stack, 'Settle', { workerEntry: fixtureEntry, sweeperEntry: fixtureEntry, api: false });
+        const role = new Role(stack, 'Operator', { assumedBy: new AccountRootPrincipal() });
+
+        expect(service.grantClient(role).success).toBe(true);
+        const actions = grantsOf(Template.fromStack(stack), logicalId(stack, role)).map(({ action }) => action);
+        expect(actions).not.toContain('secretsmanager:GetSecretValue');
+        expect(actions).toHaveLength(9);
       });
 
       it('grants no wildcard action, no index/* and no KMS (neither queue nor table uses a customer-managed key)', () => {
@@ -96,15 +183,16 @@ describe('SettleService', () => {
         template.allResourcesProperties('AWS::SQS::Queue', { KmsMasterKeyId: Match.absent(), SqsManagedSseEnabled: true });
       });
 
-      it('changes neither function role, and returns a grant that applied to the grantee', () => {
+      it('changes no function role, and returns a grant that applied to the grantee', () => {
         const { template, stack, service, grant } = granted();
         const alone = synthService();
 
         expect(grant.success).toBe(true);
-        for (const role of ['workerRole', 'sweeperRole'] as const) {
-          expect(grantsOf(template, logicalId(stack, service[role]))).toEqual(
-            grantsOf(alone.template, logicalId(alone.stack, alone.service[role])),
-          );
+        for (const role of ['workerRole', 'sweeperRole', 'apiRole'] as const) {
+          const granted = service[role];
+          const plain = alone.service[role];
+          if (!granted || !plain) throw new Error(`no ${role}`);
+          expect(grantsOf(template, logicalId(stack, granted))).toEqual(grantsOf(alone.template, logicalId(alone.stack, plain)));
         }
       });
 
@@ -131,21 +219,75 @@ describe('SettleService', () => {
             'sqs:GetQueueAttributes',
             'sqs:ReceiveMessage',
             'sqs:SendMessage',
+            'secretsmanager:GetSecretValue',
           ].sort(),
         );
       });
     });
 
-    it('attaches no managed policy to either role', () => {
+    describe('grantInvokeApi', () => {
+      function granted(props: SettleServiceProps = {}) {
+        const app = new App({ context: skipBundling });
+        const stack = new Stack(app, 'TestStack');
+        const service = new SettleService(stack, 'Settle', { workerEntry: fixtureEntry, sweeperEntry: fixtureEntry, ...props });
+        const role = new Role(stack, 'Caller', { assumedBy: new AccountRootPrincipal() });
+        return { app, stack, service, role };
+      }
+
+      it('grants exactly execute-api:Invoke on the three IAM-authorised routes, any stage, a wildcard per path parameter', () => {
+        const { stack, service, role } = granted();
+        const grant = service.grantInvokeApi(role);
+        const api = logicalId(stack, service.httpApi as NonNullable<typeof service.httpApi>);
+        const routeArn = (suffix: string) => ({
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':execute-api:',
+              { Ref: 'AWS::Region' },
+              ':',
+              { Ref: 'AWS::AccountId' },
+              ':',
+              { Ref: api },
+              suffix,
+            ],
+          ],
+        });
+
+        expect(grant.success).toBe(true);
+        expect(grantsOf(Template.fromStack(stack), logicalId(stack, role))).toEqual([
+          {
+            action: 'execute-api:Invoke',
+            resource: [routeArn('/*/POST/instances/*/*/events'), routeArn('/*/GET/instances/*/*'), routeArn('/*/GET/instances')],
+          },
+        ]);
+        expect(JSON.stringify(grantsOf(Template.fromStack(stack), logicalId(stack, role)))).not.toContain('callbacks');
+      });
+
+      it('refuses with a JWT authoriser or without an API, naming why', () => {
+        const withJwt = granted({ api: { jwt } });
+        expect(() => withJwt.service.grantInvokeApi(withJwt.role)).toThrow(
+          /JWT authoriser \(api\.jwt\): callers need a token from https:\/\/issuer\.example\.com\//,
+        );
+        const without = granted({ api: false });
+        expect(() => without.service.grantInvokeApi(without.role)).toThrow(/has no HTTP API \(api: false\)/);
+      });
+    });
+
+    it('attaches no managed policy to any role: the worker, the sweeper and the API function each have their own', () => {
       const { template } = synthService();
 
-      template.resourceCountIs('AWS::IAM::Role', 2);
+      template.resourceCountIs('AWS::IAM::Role', 3);
+      synthService({ api: false }).template.resourceCountIs('AWS::IAM::Role', 2);
       template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
     });
 
-    it.each([
+    it.each<[string, SettleServiceProps]>([
       ['the defaults', {}],
       ['tracing on', { tracing: true }],
+      ['a JWT authoriser', { api: { jwt } }],
+      ['no API', { api: false }],
     ])('allows no wildcard action anywhere in the template (%s)', (_, props) => {
       const statements = allStatements(synthService(props).template);
       expect(statements.length).toBeGreaterThan(0);
@@ -173,9 +315,12 @@ describe('SettleService', () => {
           .sort();
 
       expect(xrayActions({})).toEqual([]);
+      // One pair for each function: the worker, the sweeper, the API function.
       expect(xrayActions({ tracing: true })).toEqual([
         'xray:PutTelemetryRecords',
         'xray:PutTelemetryRecords',
+        'xray:PutTelemetryRecords',
+        'xray:PutTraceSegments',
         'xray:PutTraceSegments',
         'xray:PutTraceSegments',
       ]);

@@ -2,6 +2,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
+import { HttpMethod, HttpNoneAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -46,6 +48,8 @@ describe('SettleService', () => {
     it.each<[string, SettleServiceProps]>([
       ['the defaults', {}],
       ['tracing on', { tracing: true }],
+      ['a JWT authoriser', { api: { jwt: { issuer: 'https://issuer.example.com/', audience: ['settle-client'] } } }],
+      ['no API', { api: false }],
     ])('reports no unacknowledged error or warning (%s)', (_, props) => {
       const { app } = settleApp(props);
 
@@ -65,6 +69,43 @@ describe('SettleService', () => {
       expect(report.success).toBe(true);
     });
 
+    it('reports nothing for a role given grantInvokeApi: its route wildcards acknowledged on it, one by one, with the reason', () => {
+      const { app, stack } = settleApp();
+      const caller = new Role(stack, 'Caller', { assumedBy: new AccountRootPrincipal() });
+      stack.service.grantInvokeApi(caller);
+
+      const report = new AwsSolutionsChecks(app).validateScope(app);
+
+      expect(report.violations).toEqual([]);
+      const api = stack.resolve((stack.service.httpApi as NonNullable<typeof stack.service.httpApi>).apiId).Ref;
+      const prefix = `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${api}>`;
+      expect(acknowledgements(caller)).toEqual(
+        ['/*/POST/instances/*/*/events]', '/*/GET/instances/*/*]', '/*/GET/instances]'].map((suffix) => ({
+          path: 'SettleStack/Caller',
+          id: prefix + suffix,
+          reason: expect.stringContaining('which IAM can only match with a wildcard'),
+        })),
+      );
+    });
+
+    it('would flag a route added without an authoriser: only the two callback routes are acknowledged', () => {
+      const { app, stack } = settleApp();
+      const { httpApi, apiFunction } = stack.service;
+      if (!httpApi || !apiFunction) throw new Error('no API');
+      httpApi.addRoutes({
+        path: '/open',
+        methods: [HttpMethod.GET],
+        integration: new HttpLambdaIntegration('Open', apiFunction),
+        authorizer: new HttpNoneAuthorizer(),
+      });
+
+      const report = new AwsSolutionsChecks(app).validateScope(app);
+
+      expect(report.violations.map((v) => [v.ruleName, v.violatingResources.map((r) => r.constructPath)])).toEqual([
+        ['AwsSolutions-APIG4', ['SettleStack/Settle/Api/GET--open/Resource']],
+      ]);
+    });
+
     it('passes as a synthesis validation plugin, as the app registers it', () => {
       const { app, outdir } = settleApp();
       Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
@@ -74,10 +115,22 @@ describe('SettleService', () => {
       expect(report.pluginReports).toEqual([]);
     });
 
-    it('acknowledges only the runtime pin, each with a reason', () => {
+    it('acknowledges only the runtime pin, the unrotated callback key and the open callback routes, each with a reason', () => {
       const { app } = settleApp();
+      const callbackRoute = (method: string) => ({
+        path: `SettleStack/Settle/Api/${method}--callbacks--{token}`,
+        id: 'AwsSolutions-APIG4',
+        reason: expect.stringMatching(/the signed, expiring token in the path is its authority, and the handler verifies it/),
+      });
 
       expect(acknowledgements(app)).toEqual([
+        {
+          path: 'SettleStack/Settle/CallbackSecret',
+          id: 'AwsSolutions-SMG4',
+          reason: expect.stringMatching(/^Not rotated automatically on purpose: .*a rotated key invalidates every outstanding link/),
+        },
+        callbackRoute('GET'),
+        callbackRoute('POST'),
         {
           path: 'SettleStack/Settle/Worker',
           id: 'AwsSolutions-L1',
@@ -88,6 +141,15 @@ describe('SettleService', () => {
           id: 'AwsSolutions-L1',
           reason: expect.stringMatching(/^Pinned to nodejs22\.x on purpose: .{40,}/),
         },
+        {
+          path: 'SettleStack/Settle/ApiFunction',
+          id: 'AwsSolutions-L1',
+          reason: expect.stringMatching(/^Pinned to nodejs22\.x on purpose: .{40,}/),
+        },
+      ]);
+      expect(acknowledgements(settleApp({ api: false }).app).map(({ path, id }) => `${path} ${id}`)).toEqual([
+        'SettleStack/Settle/Worker AwsSolutions-L1',
+        'SettleStack/Settle/Sweeper AwsSolutions-L1',
       ]);
     });
 
@@ -102,6 +164,11 @@ describe('SettleService', () => {
         },
         {
           path: 'SettleStack/Settle/SweeperRole',
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason: expect.stringContaining('do not support resource-level permissions'),
+        },
+        {
+          path: 'SettleStack/Settle/ApiRole',
           id: 'AwsSolutions-IAM5[Resource::*]',
           reason: expect.stringContaining('do not support resource-level permissions'),
         },

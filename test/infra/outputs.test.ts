@@ -17,7 +17,23 @@ function outputsOf(template: Template): Record<string, unknown> {
 
 describe('SettleService', () => {
   describe('stack outputs', () => {
-    it('outputs the queue URL, the DLQ URL, the table name and the region under fixed keys', () => {
+    /** The API's `$default` stage URL: `https://<api id>.execute-api.<region>.<suffix>/`. */
+    const apiUrlOf = (stack: Stack, service: SettleService) => ({
+      'Fn::Join': [
+        '',
+        [
+          'https://',
+          { Ref: logicalId(stack, service.httpApi as NonNullable<typeof service.httpApi>) },
+          '.execute-api.',
+          { Ref: 'AWS::Region' },
+          '.',
+          { Ref: 'AWS::URLSuffix' },
+          '/',
+        ],
+      ],
+    });
+
+    it('outputs the queue URL, the DLQ URL, the table name, the region, the API URL and the callback secret under fixed keys', () => {
       const { template, stack, service } = synthService();
 
       expect(outputsOf(template)).toEqual({
@@ -25,7 +41,23 @@ describe('SettleService', () => {
         SettleDeadLetterQueueUrl: { Ref: logicalId(stack, service.deadLetterQueue) },
         SettleTableName: { Ref: logicalId(stack, service.table) },
         SettleRegion: { Ref: 'AWS::Region' },
+        SettleApiUrl: apiUrlOf(stack, service),
+        SettleCallbackSecretArn: { Ref: logicalId(stack, service.callbackSecret as NonNullable<typeof service.callbackSecret>) },
       });
+      expect(stack.resolve(service.apiUrl)).toEqual(apiUrlOf(stack, service));
+    });
+
+    it('outputs neither the API URL nor the callback secret without the API', () => {
+      const { template, service } = synthService({ api: false });
+
+      expect(Object.keys(outputsOf(template)).sort()).toEqual([
+        'SettleDeadLetterQueueUrl',
+        'SettleQueueUrl',
+        'SettleRegion',
+        'SettleTableName',
+      ]);
+      expect(service.outputs.apiUrl).toBeUndefined();
+      expect(service.outputs.callbackSecretArn).toBeUndefined();
     });
 
     it('uses the keys a CLI gets from stackOutputKeys, with Settle as the default prefix', () => {
@@ -40,6 +72,8 @@ describe('SettleService', () => {
         keys.deadLetterQueueUrl,
         keys.tableName,
         keys.region,
+        keys.apiUrl,
+        keys.callbackSecretArn,
       ]);
     });
 
@@ -51,6 +85,8 @@ describe('SettleService', () => {
         Billing2DeadLetterQueueUrl: { Ref: logicalId(stack, service.deadLetterQueue) },
         Billing2TableName: { Ref: logicalId(stack, service.table) },
         Billing2Region: { Ref: 'AWS::Region' },
+        Billing2ApiUrl: apiUrlOf(stack, service),
+        Billing2CallbackSecretArn: { Ref: logicalId(stack, service.callbackSecret as NonNullable<typeof service.callbackSecret>) },
       });
       expect(stackOutputKeys('Billing2').queueUrl).toBe('Billing2QueueUrl');
     });
@@ -63,11 +99,13 @@ describe('SettleService', () => {
 
       const outputs = outputsOf(Template.fromStack(stack));
 
-      expect(Object.keys(outputs)).toHaveLength(8);
+      expect(Object.keys(outputs)).toHaveLength(12);
       expect(outputs.SettleQueueUrl).toEqual({ Ref: logicalId(stack, orders.queue) });
       expect(outputs.BillingQueueUrl).toEqual({ Ref: logicalId(stack, billing.queue) });
       expect(outputs.SettleTableName).toEqual({ Ref: logicalId(stack, orders.table) });
       expect(outputs.BillingTableName).toEqual({ Ref: logicalId(stack, billing.table) });
+      expect(outputs.SettleApiUrl).toEqual(apiUrlOf(stack, orders));
+      expect(outputs.BillingApiUrl).toEqual(apiUrlOf(stack, billing));
     });
 
     it('refuses a second service with the same prefix in one stack, naming the fix, before adding anything', () => {

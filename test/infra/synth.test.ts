@@ -50,13 +50,18 @@ function explain(result: { status: number | null; output: string }): string {
   return `exit ${result.status}${hint}\n${result.output}`;
 }
 
-/** What a synthesized assembly must hold: the stack, two bundles, a clean AwsSolutions report. */
+/**
+ * What a synthesized assembly must hold: the stack, two bundles (the API function shares the worker's entry, so its
+ * bundle is the worker's), a clean AwsSolutions report.
+ */
 function expectCompleteAssembly(outdir: string): void {
   const template = JSON.parse(readFileSync(join(outdir, 'SettleStack.template.json'), 'utf8'));
   expect(Object.keys(template.Outputs).sort()).toEqual([
     'GetInstanceCommand',
     'ReceiveDeadLettersCommand',
     'SendEventCommand',
+    'SettleApiUrl',
+    'SettleCallbackSecretArn',
     'SettleDeadLetterQueueUrl',
     'SettleQueueUrl',
     'SettleRegion',
@@ -86,7 +91,7 @@ describe('SettleStack', () => {
       expectCompleteAssembly(outdir);
     }, 180_000);
 
-    it('deletes the table and log groups with the stack under -c destroyOnRemoval=true, and keeps them without', () => {
+    it('deletes the table, the log groups and the callback secret with the stack under -c destroyOnRemoval=true, and keeps them without', () => {
       const { app } = JSON.parse(readFileSync(join(repositoryRoot, 'cdk.json'), 'utf8'));
       const deletionPolicies = (context: Record<string, string>) => {
         const outdir = tempDir();
@@ -98,17 +103,15 @@ describe('SettleStack', () => {
         expect(result.status, explain(result)).toBe(0);
         const template = JSON.parse(readFileSync(join(outdir, 'SettleStack.template.json'), 'utf8'));
         return Object.values(template.Resources as Record<string, { Type: string; DeletionPolicy?: string }>)
-          .filter(({ Type }) => Type === 'AWS::DynamoDB::Table' || Type === 'AWS::Logs::LogGroup')
+          .filter(({ Type }) => ['AWS::DynamoDB::Table', 'AWS::Logs::LogGroup', 'AWS::SecretsManager::Secret'].includes(Type))
           .map(({ Type, DeletionPolicy }) => `${Type} ${DeletionPolicy}`)
           .sort();
       };
 
-      expect(deletionPolicies({ destroyOnRemoval: 'true' })).toEqual([
-        'AWS::DynamoDB::Table Delete',
-        'AWS::Logs::LogGroup Delete',
-        'AWS::Logs::LogGroup Delete',
-      ]);
-      expect(deletionPolicies({})).toEqual(['AWS::DynamoDB::Table Retain', 'AWS::Logs::LogGroup Retain', 'AWS::Logs::LogGroup Retain']);
+      // Log groups: the worker's, the sweeper's, the API function's, the API's access logs.
+      const resources = ['AWS::DynamoDB::Table', ...Array(4).fill('AWS::Logs::LogGroup'), 'AWS::SecretsManager::Secret'];
+      expect(deletionPolicies({ destroyOnRemoval: 'true' })).toEqual(resources.map((type) => `${type} Delete`));
+      expect(deletionPolicies({})).toEqual(resources.map((type) => `${type} Retain`));
     }, 180_000);
 
     it('`npx cdk synth` runs offline with no AWS credentials and prints no warnings', () => {

@@ -1,4 +1,4 @@
-import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { defaults, type SettleServiceProps, resolveProps } from '../../infra/props.ts';
 import { SettleService } from '../../infra/settle-service.ts';
@@ -38,6 +38,7 @@ describe('SettleService', () => {
             workerEntry: '/nowhere/worker.ts',
             sweeperEntry: 'functions/sweeper.py',
             outputPrefix: 'settle-orders',
+            api: { jwt: { issuer: 'http://issuer.example.com/', audience: [] }, throttle: { rateLimit: 0, burstLimit: 1.5 } },
           }),
       );
 
@@ -52,10 +53,14 @@ describe('SettleService', () => {
         'workerEntry',
         'sweeperEntry',
         'outputPrefix',
+        'api.jwt.issuer',
+        'api.jwt.audience',
+        'api.throttle.rateLimit',
+        'api.throttle.burstLimit',
       ]) {
         expect(error.message).toContain(`${prop} `);
       }
-      expect(error.message.split('; ')).toHaveLength(9);
+      expect(error.message.split('; ')).toHaveLength(13);
       expect(stack.node.findAll().filter((c) => c !== stack)).toEqual([]);
     });
 
@@ -73,7 +78,30 @@ describe('SettleService', () => {
         worker: { entry: fixtureEntry },
         sweeperEntry: fixtureEntry,
         outputPrefix: 'Settle',
+        api: { jwt: undefined, rateLimit: 50, burstLimit: 100 },
       });
+    });
+
+    it('resolves the API props: off, IAM with the default throttling, or JWT over an issuer with its audiences', () => {
+      expect(resolveProps(withEntries({ api: false })).api).toBe(false);
+      expect(resolveProps(withEntries({ api: {} })).api).toEqual({ jwt: undefined, rateLimit: 50, burstLimit: 100 });
+      expect(
+        resolveProps(
+          withEntries({
+            api: {
+              jwt: { issuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc', audience: ['client'] },
+              throttle: { rateLimit: 5 },
+            },
+          }),
+        ).api,
+      ).toEqual({
+        jwt: { issuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc', audience: ['client'] },
+        rateLimit: 5,
+        burstLimit: 100,
+      });
+      // An issuer from another construct (a user pool's provider URL) is a token: taken as is.
+      const issuer = Token.asString({ Ref: 'UserPoolProviderUrl' });
+      expect(resolveProps(withEntries({ api: { jwt: { issuer, audience: ['client'] } } })).api).toMatchObject({ jwt: { issuer } });
     });
 
     it('bounds each event by the worker timeout less the 2 s kept back, by default and when given', () => {
@@ -134,6 +162,39 @@ describe('SettleService', () => {
         /sweeperEntry must be a \.ts or \.js file, got 'sweeper\.py'/,
       ],
       [
+        'an API that is neither false nor props',
+        { api: true as never },
+        /api must be false \(no API\) or an object of API props, got true/,
+      ],
+      [
+        'a JWT issuer that is not https',
+        { api: { jwt: { issuer: 'http://issuer.example.com', audience: ['a'] } } },
+        /api\.jwt\.issuer must be the issuer's https:\/\/ URL, exactly as the tokens' iss claim has it .*got 'http:\/\/issuer\.example\.com'/,
+      ],
+      ['a JWT issuer that is not a URL', { api: { jwt: { issuer: 'my-issuer', audience: ['a'] } } }, /api\.jwt\.issuer .* got 'my-issuer'/],
+      [
+        'a JWT without an audience',
+        { api: { jwt: { issuer: 'https://issuer.example.com', audience: [] } } },
+        /api\.jwt\.audience must be a non-empty list of audiences \(client ids\) a token may be for, got \[\]/,
+      ],
+      [
+        'a JWT with a blank audience',
+        { api: { jwt: { issuer: 'https://issuer.example.com', audience: ['a', ' '] } } },
+        /api\.jwt\.audience .* got \["a"," "\]/,
+      ],
+      [
+        'a rate limit of 0',
+        { api: { throttle: { rateLimit: 0 } } },
+        /api\.throttle\.rateLimit must be a number of requests per second above 0, got 0/,
+      ],
+      ['a rate limit that is not a number', { api: { throttle: { rateLimit: Number.NaN } } }, /api\.throttle\.rateLimit .* got NaN/],
+      [
+        'a fractional burst limit',
+        { api: { throttle: { burstLimit: 2.5 } } },
+        /api\.throttle\.burstLimit must be a whole number of requests of at least 1, got 2\.5/,
+      ],
+      ['a burst limit of 0', { api: { throttle: { burstLimit: 0 } } }, /api\.throttle\.burstLimit .* got 0/],
+      [
         'an output prefix that is not a logical id',
         { outputPrefix: 'orders_settle' },
         /outputPrefix must be 1 to 200 letters or digits \(stack output keys are CloudFormation logical ids\), got 'orders_settle'/,
@@ -152,6 +213,9 @@ describe('SettleService', () => {
       ['RETAIN_ON_UPDATE_OR_DELETE', { removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE }],
       ['an alarm threshold of one minute', { oldestEventAgeAlarmThreshold: Duration.minutes(1) }],
       ['an output prefix of letters and digits', { outputPrefix: 'Orders2' }],
+      ['no API', { api: false }],
+      ['a fractional rate limit and a burst of 1', { api: { throttle: { rateLimit: 0.5, burstLimit: 1 } } }],
+      ['a JWT issuer with a path', { api: { jwt: { issuer: 'https://login.example.com/tenant/v2.0', audience: ['a', 'b'] } } }],
     ])('accepts %s', (_, props) => {
       expect(() => resolveProps(withEntries(props))).not.toThrow();
     });
