@@ -63,6 +63,31 @@ export function addClientCommands(settle: Command): void {
 
   common(
     settle
+      .command('link')
+      .argument('<instance>', '<machine>/<instanceId>')
+      .argument('<event>', `the event the link sends, as JSON, e.g. '{"type":"APPROVE","role":"legal","by":"ana"}'`)
+      .description(
+        'Make a callback link: GET on it shows what it does, POST sends the event (see the README, "HTTP API and callback links").',
+      )
+      .option('--expires-in <duration>', 'how long the link works (30m, 12h, 7d; at most 365d)', '7d')
+      .option('--data <field...>', 'fields the person following the link may add to the event, e.g. reason'),
+  ).action((instance: string, event: string, options: LinkFlags) => {
+    const checked = checkArguments(() => ({ key: instanceKeyOf(instance), event: parseJson(event, 'The event') }));
+    return (
+      checked &&
+      run(options, async (client, print) => {
+        const link = await client.callbackUrl(checked.key.machine, checked.key.instanceId, checked.event as never, {
+          expiresIn: options.expiresIn,
+          ...(options.data === undefined ? {} : { data: options.data }),
+        });
+        print(options.json ? JSON.stringify({ link }) : link);
+        return { exitCode: exitCodes.ok };
+      })
+    );
+  });
+
+  common(
+    settle
       .command('get')
       .argument('<instance>', '<machine>/<instanceId>')
       .description('Show where an instance stands: state, context, timers, last events.'),
@@ -118,6 +143,11 @@ interface SendFlags extends CommonOptions {
   readonly timeout: string;
   readonly deduplicationId?: string;
   readonly file?: string;
+}
+
+interface LinkFlags extends CommonOptions {
+  readonly expiresIn: string;
+  readonly data?: string[];
 }
 
 interface ListFlags extends CommonOptions {

@@ -350,6 +350,23 @@ describe('settle send --file', () => {
   }, 600_000);
 });
 
+describe('settle link', () => {
+  it("makes a callback link on the local stack's API: GET shows it, POST sends the event", async () => {
+    const made = await settle(['link', 'counter/k1', '{"type":"COUNT"}', '--expires-in', '1h']);
+    expect(made.code, made.stderr).toBe(exitCodes.ok);
+    const link = made.stdout.trim();
+    expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callbacks\/[\w-]+\.[\w-]+$/);
+
+    expect(await (await fetch(link)).json()).toMatchObject({ decision: 'open', instanceKey: 'counter/k1', event: { type: 'COUNT' } });
+    expect(await client.get('counter', 'k1')).toBeUndefined();
+    expect(await (await fetch(link, { method: 'POST' })).json()).toMatchObject({ decision: 'done', context: { count: 2 } });
+
+    const refused = await settle(['link', 'counter/k1', '{"type":"COUNT"}', '--expires-in', '400d']);
+    expect(refused.code).toBe(exitCodes.usage);
+    expect(refused.stderr.trim()).toBe('settle: expiresIn must be from 1 second to 365 days, got 400d.');
+  }, 60_000);
+});
+
 describe('settle: bad input', () => {
   it('says what was wrong and what to do in one line, exits 2, and sends nothing', async () => {
     const cases: [string[], RegExp][] = [
