@@ -210,11 +210,14 @@ async function fromStack(
       );
     }
     const overridden = settingNames.filter((name) => overrides[name] !== undefined).map((name) => connectionFlags[name]);
+    const apiUrl = outputs.get(keys.apiUrl);
+    const callbackSecretArn = outputs.get(keys.callbackSecretArn);
     return {
       queueUrl: values.queueUrl as string,
       deadLetterQueueUrl: values.deadLetterQueueUrl as string,
       tableName: values.tableName as string,
       region: region ?? outputs.get(keys.region) ?? lookupRegion,
+      ...(apiUrl === undefined ? {} : { api: { url: apiUrl, ...(callbackSecretArn === undefined ? {} : { callbackSecretArn }) } }),
       source: `stack '${stackName}'${overridden.length > 0 ? ` with ${overridden.join(', ')}` : ''}`,
     };
   } finally {

@@ -30,6 +30,7 @@ import {
 import { defineRegistry } from '../../runtime/core/registry.ts';
 import type { SettleEventMeta } from '../../runtime/core/event.ts';
 import { registry as exampleRegistry } from '../../machines/index.ts';
+import type { Role, SignOffLinks } from '../../machines/approval.ts';
 import type { VerificationEmail } from '../../machines/signup.ts';
 
 type ActorResult = { readonly output: unknown } | { readonly error: Error };
@@ -40,6 +41,8 @@ export const deterministicActors = {
   step: (input: { count: number }): ActorResult => ({ output: input.count + 1 }),
   /** approval: every document is within budget. */
   checkBudget: (): ActorResult => ({ output: { withinBudget: true } }),
+  /** approval: the stack has no HTTP API here, so the sign-offs get no links (the actor's answer then). */
+  makeSignOffLinks: (): ActorResult => ({ output: undefined }),
   /** signup: an address without '@' or on the reserved `.invalid` domain bounces; otherwise the provider answers with the key. */
   sendVerificationEmail: (input: { email: string; idempotencyKey: string }): ActorResult =>
     !input.email.includes('@') || input.email.endsWith('.invalid')
@@ -88,7 +91,10 @@ export function createPropertyRegistry(runs: Map<string, number>, stall: StallSw
     approval: {
       ...exampleRegistry.approval,
       machine: exampleRegistry.approval.machine.provide({
-        actors: { checkBudget: asPromiseActor<{ withinBudget: boolean }, { document: string }>('checkBudget', runs, stall) },
+        actors: {
+          checkBudget: asPromiseActor<{ withinBudget: boolean }, { document: string }>('checkBudget', runs, stall),
+          makeSignOffLinks: asPromiseActor<SignOffLinks | undefined, { instanceKey: string; role: Role }>('makeSignOffLinks', runs, stall),
+        },
       }),
     },
     signup: {
