@@ -420,7 +420,21 @@ describe('settle dev: the discovery file', () => {
     const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('SETTLE_')));
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'cli/bin.ts', 'dev', '--registry', 'machines/index.ts', '--sqs-port', '0', '--dynamodb-port', '0', '--api-port', '0', '--no-watch'],
+      [
+        '--import',
+        'tsx',
+        'cli/bin.ts',
+        'dev',
+        '--registry',
+        'machines/index.ts',
+        '--sqs-port',
+        '0',
+        '--dynamodb-port',
+        '0',
+        '--api-port',
+        '0',
+        '--no-watch',
+      ],
       { cwd: root, env: { ...env, SETTLE_DEV_FILE: file }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     running.push(child);
