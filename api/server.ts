@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { ApiHandler } from './handler.ts';
 
 /**
@@ -16,11 +16,15 @@ export interface RunningApi {
 /** API Gateway's HTTP API takes bodies up to 10 MB; the handler refuses events over 256 KiB itself. */
 const maxBodyBytes = 10 * 1024 * 1024;
 
-export async function startApiServer(handler: ApiHandler, port = 3000): Promise<RunningApi> {
+/** Another set of routes served first (the dashboard's); `undefined` hands the request to the API. */
+export type ExtraRoutes = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2 | undefined>;
+
+export async function startApiServer(handler: ApiHandler, port = 3000, extra?: ExtraRoutes): Promise<RunningApi> {
   const server: Server = createServer((request, response) => {
     readBody(request)
       .then(async (body) => {
-        const result = body === undefined ? tooLarge() : await handler(eventOf(request, body));
+        const event = body === undefined ? undefined : eventOf(request, body);
+        const result = event === undefined ? tooLarge() : ((await extra?.(event)) ?? (await handler(event)));
         response.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
         response.end(result.body ?? '');
       })

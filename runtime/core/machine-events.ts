@@ -35,3 +35,25 @@ export function takesEventNow(machine: AnyStateMachine, value: StateValue, conte
     return false;
   }
 }
+
+/**
+ * The event types an instance resting in `states` (active paths, one per region) has transitions for, in any
+ * of those states or their ancestors: what a form offers to send. Guards are not run; wildcards are left out.
+ */
+export function eventTypesInStates(machine: AnyStateMachine, states: readonly string[]): string[] {
+  const types = new Set<string>();
+  for (const path of states) {
+    let node: AnyStateNode | undefined = machine.root;
+    const chain: AnyStateNode[] = [machine.root];
+    for (const name of path.split('.')) {
+      node = node?.states[name];
+      if (node) chain.push(node);
+    }
+    for (const candidate of chain) {
+      for (const descriptor of candidate.transitions.keys()) {
+        if (!descriptor.startsWith('xstate.') && !descriptor.includes('*')) types.add(descriptor);
+      }
+    }
+  }
+  return [...types].sort();
+}
