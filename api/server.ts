@@ -24,7 +24,12 @@ export async function startApiServer(handler: ApiHandler, port = 3000, extra?: E
     readBody(request)
       .then(async (body) => {
         const event = body === undefined ? undefined : eventOf(request, body);
-        const result = event === undefined ? tooLarge() : ((await extra?.(event)) ?? (await handler(event)));
+        const result =
+          event === undefined
+            ? tooLarge()
+            : !isLoopbackHost(event.headers.host)
+              ? foreignHost(event.headers.host)
+              : ((await extra?.(event)) ?? (await handler(event)));
         response.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
         response.end(result.body ?? '');
       })
@@ -60,6 +65,25 @@ async function readBody(request: IncomingMessage): Promise<string | undefined> {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Only requests addressed to this loopback server: a web page that reaches 127.0.0.1 through a DNS name it
+ * controls (DNS rebinding) sends its own name as Host, and is refused.
+ */
+function isLoopbackHost(host: string | undefined): boolean {
+  return /^(127\.0\.0\.1|localhost)(:\d+)?$/.test(host ?? '');
+}
+
+function foreignHost(host: string | undefined) {
+  return {
+    statusCode: 403,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      code: 'forbidden-host',
+      message: `This local server answers requests to 127.0.0.1 or localhost only, not to '${host ?? ''}'.`,
+    }),
+  };
 }
 
 function tooLarge() {

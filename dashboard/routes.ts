@@ -1,8 +1,8 @@
 /**
  * The dashboard's server side (docs/DESIGN.md, "Dashboard"): the page and its JSON routes under
  * `/dashboard/api`, over {@link SettleClient}. It runs on the user's machine only — inside `settle dev` next to
- * the HTTP API, or as `settle dashboard --stack <name>` with the user's own AWS credentials — and answers only
- * requests addressed to this loopback server, so that no web page the user visits can drive it.
+ * the HTTP API, or as `settle dashboard --stack <name>` with the user's own AWS credentials — and takes changes
+ * only from its own page, so that no web page the user visits can drive it.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { AnyStateMachine } from 'xstate';
@@ -191,17 +191,14 @@ function listFilters(query: Record<string, string | undefined>) {
 }
 
 /**
- * Only requests addressed to this loopback server (Host), and for changes only same-origin JSON: a page on
- * another site, or one reaching 127.0.0.1 through a rebound DNS name, can neither read nor send anything.
+ * Changes only as same-origin JSON: a page on another site can neither send them (its Origin differs, and a
+ * cross-site JSON POST needs a preflight this server never grants) nor read the answers. The local server
+ * has already refused any Host but 127.0.0.1 and localhost (api/server.ts).
  */
 function checkOrigin(event: APIGatewayProxyEventV2, method: string): void {
-  const host = header(event, 'host') ?? '';
-  if (!/^(127\.0\.0\.1|localhost)(:\d+)?$/.test(host)) {
-    throw new DashboardError(403, 'forbidden-host', `The dashboard answers requests to 127.0.0.1 or localhost only, not to '${host}'.`);
-  }
   if (method === 'GET') return;
   const origin = header(event, 'origin');
-  if (origin !== undefined && origin !== `http://${host}`) {
+  if (origin !== undefined && origin !== `http://${header(event, 'host') ?? ''}`) {
     throw new DashboardError(403, 'forbidden-origin', `The dashboard takes changes from its own page only, not from ${origin}.`);
   }
   if ((header(event, 'content-type') ?? '').split(';')[0]?.trim() !== 'application/json') {
