@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
+import { addDiagramCommand } from '../diagram/command.ts';
 import { addClientCommands } from './client-commands.ts';
 import { runDev, type DevOptions } from './dev.ts';
 
@@ -70,5 +71,6 @@ export function program(): Command {
     .option('--no-watch', 'do not reload when the registry changes')
     .action(async (raw: RawDevOptions) => runDev(devOptions(raw, process.env)));
   addClientCommands(settle);
+  addDiagramCommand(settle);
   return settle;
 }
