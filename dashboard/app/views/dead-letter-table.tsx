@@ -108,12 +108,19 @@ export function DeadLetterTable({
                   <td>
                     <code>{letter.code ?? 'moved by SQS'}</code>
                   </td>
-                  <td class="reason">{letter.reason ?? 'SQS moved it after its last receive, without a decision by the worker.'}</td>
+                  <td class="reason" id={`reason-${letter.messageId}`}>
+                    {letter.reason ?? 'SQS moved it after its last receive, without a decision by the worker.'}
+                  </td>
                   <td>
                     <pre class="body">{prettyBody(letter.body)}</pre>
                   </td>
                   <td class="actions">
-                    <button type="button" disabled={state?.busy} onClick={() => void redrive(letter, false)}>
+                    <button
+                      type="button"
+                      aria-describedby={`reason-${letter.messageId}`}
+                      disabled={state?.busy}
+                      onClick={() => void redrive(letter, false)}
+                    >
                       {state?.busy ? 'Redriving…' : 'Redrive'}
                     </button>
                     {state?.refused ? (
