@@ -118,6 +118,17 @@ export function addClientCommands(settle: Command): void {
       .option('--all', 'every page'),
   ).action((options: ListFlags) => run(options, (client, print, registry) => list(client, options, print, registry)));
 
+  common(
+    settle
+      .command('dashboard')
+      .description(
+        'The dashboard on this machine (127.0.0.1), over a deployed stack (--stack) with your AWS credentials: no hosted UI. settle dev serves the same one.',
+      )
+      .option('--port <port>', 'the port on 127.0.0.1', '3000'),
+  ).action((options: CommonOptions & { readonly port: string }) =>
+    run(options, (client, print, registry) => dashboard(client, options, print, registry)),
+  );
+
   const dlq = settle.command('dlq').description('The dead-letter queue: browse it, redrive letters safely.');
   common(
     dlq
@@ -498,6 +509,43 @@ async function redrive(client: SettleClient, options: RedriveFlags, print: Print
     );
   }
   return { exitCode: results.every((result) => result.status === 'redriven') ? exitCodes.ok : exitCodes.notRedriven };
+}
+
+/** Serves the dashboard until Ctrl-C. */
+async function dashboard(
+  client: SettleClient,
+  options: { readonly port: string },
+  print: Print,
+  registry: MachineRegistry | undefined,
+): Promise<Answer> {
+  if (!registry) {
+    throw new RequestError(
+      'invalid-option',
+      'The dashboard draws your machines: give --registry <module>, the registry your worker is built with.',
+    );
+  }
+  const port = Number(options.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new RequestError('invalid-option', `--port must be a port from 0 to 65535, got '${options.port}'.`);
+  const [{ createDashboardHandler }, { machineDiagram }, { dashboardAssets }, { startApiServer }] = await Promise.all([
+    import('../dashboard/routes.ts'),
+    import('../diagram/index.ts'),
+    import('../dashboard/build.ts'),
+    import('../api/server.ts'),
+  ]);
+  const routes = createDashboardHandler({ client, registry: () => registry, draw: machineDiagram, assets: dashboardAssets });
+  const notHere = async () => ({
+    statusCode: 404,
+    body: JSON.stringify({ code: 'not-found', message: 'This server is the dashboard only.' }),
+  });
+  const server = await startApiServer(notHere, port, routes);
+  print(`Settle dashboard on ${server.url}/ (Ctrl-C stops it)`);
+  await new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.stop();
+  return { exitCode: exitCodes.ok };
 }
 
 function notFound(key: string): Answer {

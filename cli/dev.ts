@@ -45,7 +45,7 @@ export async function startDev(options: DevOptions, log: (line: string) => void 
     registry: loaded.registry,
     sqsPort: options.sqsPort,
     dynamodbPort: options.dynamodbPort,
-    ...(options.apiPort === undefined ? {} : { apiPort: options.apiPort }),
+    ...(options.apiPort === undefined ? {} : { apiPort: options.apiPort, dashboard: true }),
     dynamodb: options.dynamodbLocal ? 'dynamodb-local' : 'dynalite',
     onApplied: (event) => log(appliedLine(event)),
     logger: consoleLogger,

@@ -7,6 +7,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { AnyStateMachine } from 'xstate';
 import type { InstanceSummary } from '../client/list-query.ts';
+import type { DashboardAssets } from './build.ts';
 import type { SettleClient } from '../client/settle-client.ts';
 import { PermanentError, RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
 import { parseInstanceKey } from '../runtime/core/instance-key.ts';
@@ -24,13 +25,6 @@ export interface StateCount {
   readonly count: number;
   /** The oldest last update among the instances in that state (ISO). */
   readonly oldestUpdatedAt: string;
-}
-
-/** The page and the app, as built by dashboard/build.ts. */
-export interface DashboardAssets {
-  readonly html: string;
-  readonly js: string;
-  readonly css: string;
 }
 
 export interface DashboardOptions {

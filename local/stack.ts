@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { configureCallbacks } from '../api/callbacks.ts';
 import { type ApiHandler, createApiHandler } from '../api/handler.ts';
 import { startApiServer } from '../api/server.ts';
+import type { DashboardHandler } from '../dashboard/routes.ts';
 import { SettleClient } from '../client/settle-client.ts';
 import { createWorkerHandler, type AppliedEvent } from '../runtime/aws/worker.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
@@ -76,6 +77,8 @@ export interface LocalStackOptions {
    * this stack; `undefined` serves none. Needs `registry`.
    */
   readonly apiPort?: number;
+  /** Serves the dashboard at `/` on the API's server (needs `apiPort`). @default false */
+  readonly dashboard?: boolean;
 }
 
 export interface LocalStack {
@@ -165,7 +168,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const loop = startSweepLoop(sweeper, sweepIntervalMs, logger);
       cleanups.push(() => loop.stop());
     }
-    const api = options.apiPort === undefined ? undefined : await startApi(options.apiPort, dependencies, () => registry, cleanups);
+    const api =
+      options.apiPort === undefined
+        ? undefined
+        : await startApi(options.apiPort, dependencies, () => registry, cleanups, options.dashboard === true);
     if (api) Object.assign(env, { [environmentVariables.apiUrl]: api.url, [environmentVariables.callbackKey]: api.callbackKey });
 
     let stopped: Promise<void> | undefined;
@@ -216,6 +222,7 @@ async function startApi(
   dependencies: StackDependencies,
   registry: () => MachineRegistry | undefined,
   cleanups: (() => Promise<void> | void)[],
+  withDashboard: boolean,
 ): Promise<{ url: string; callbackKey: string }> {
   const current = registry();
   if (!current) throw new Error('The local HTTP API checks events against the registry: pass `registry` with `apiPort`.');
@@ -232,11 +239,24 @@ async function startApi(
   // The registry may be replaced (settle dev reloads it): the handler is rebuilt for each request over the current one.
   const handle = (event: Parameters<ApiHandler>[0]) =>
     createApiHandler({ client: client.withRegistry(registry() ?? current), registry: registry() ?? current, callbackKey })(event);
-  const server = await startApiServer(handle, port);
+  const dashboard = withDashboard ? await localDashboard(client, () => registry() ?? current) : undefined;
+  const server = await startApiServer(handle, port, dashboard);
   cleanups.push(() => server.stop());
   configureCallbacks({ apiUrl: server.url, key: callbackKey });
   cleanups.push(() => configureCallbacks(undefined));
   return { url: server.url, callbackKey };
+}
+
+/** The dashboard over this stack; its diagram engine and app are loaded only when it is asked for. */
+async function localDashboard(client: SettleClient, registry: () => MachineRegistry): Promise<DashboardHandler> {
+  const [{ createDashboardHandler }, { machineDiagram }, { dashboardAssets }] = await Promise.all([
+    import('../dashboard/routes.ts'),
+    import('../diagram/index.ts'),
+    import('../dashboard/build.ts'),
+  ]);
+  // Like the API's, rebuilt per request over the current registry (settle dev reloads it).
+  return (event) =>
+    createDashboardHandler({ client: client.withRegistry(registry()), registry, draw: machineDiagram, assets: dashboardAssets })(event);
 }
 
 function defaultWorker(dependencies: StackDependencies, registry: MachineRegistry): SqsBatchHandler {

@@ -5,6 +5,7 @@ import { SettleClient } from '../../client/index.ts';
 import { createDashboardHandler, type DrawMachine } from '../../dashboard/routes.ts';
 import { silentLogger } from '../../local/log.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import type { MachineRegistry } from '../../runtime/core/registry.ts';
 import { registry } from '../support/cli-registry.ts';
 
 /**
@@ -18,7 +19,7 @@ const drawn: Parameters<DrawMachine>[1][] = [];
 
 beforeAll(async () => {
   stack = await startLocalStack({ registry, logger: silentLogger });
-  client = new SettleClient({
+  client = new SettleClient<MachineRegistry>({
     queueUrl: stack.queueUrl,
     deadLetterQueueUrl: stack.deadLetterQueueUrl,
     tableName: stack.tableName,
