@@ -24,6 +24,7 @@ import {
 import { coldStartSection } from './sections/cold-start.ts';
 import { costSection } from './sections/cost.ts';
 import { cpuSection } from './sections/cpu.ts';
+import { dashboardSection } from './sections/dashboard.ts';
 import { e2eSection, type E2eFindings } from './sections/e2e.ts';
 import { listIndexSection } from './sections/list-index.ts';
 import { scaleSection } from './sections/scale.ts';
@@ -83,6 +84,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   }
   await run('scale', () => scaleSection(sizes.scale));
   await run('list-index', () => listIndexSection(sizes.listIndex));
+  await run('dashboard', () => dashboardSection(sizes.dashboard));
 
   const mode = options.quick ? 'quick' : 'full';
   const result: BenchResult = {

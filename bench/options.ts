@@ -20,6 +20,8 @@ export interface BenchSizes {
   };
   /** Per shape and per table (with and without the list index): instances of each example machine, events each. */
   readonly listIndex: { readonly instancesPerMachine: number; readonly eventsPerInstance: number };
+  /** Approvals written into the table, and measured openings of the machine view (after one warm-up). */
+  readonly dashboard: { readonly instances: number; readonly runs: number };
 }
 
 export const fullSizes: BenchSizes = {
@@ -37,6 +39,7 @@ export const fullSizes: BenchSizes = {
     dynaliteEvents: 500,
   },
   listIndex: { instancesPerMachine: 5, eventsPerInstance: 40 },
+  dashboard: { instances: 10_000, runs: 5 },
 };
 
 export const quickSizes: BenchSizes = {
@@ -54,4 +57,5 @@ export const quickSizes: BenchSizes = {
     dynaliteEvents: 10,
   },
   listIndex: { instancesPerMachine: 1, eventsPerInstance: 3 },
+  dashboard: { instances: 60, runs: 1 },
 };

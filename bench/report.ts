@@ -4,7 +4,7 @@
  */
 import { cpus, totalmem } from 'node:os';
 
-export const sectionIds = ['cpu', 'storage', 'e2e', 'cold-start', 'cost', 'scale', 'list-index'] as const;
+export const sectionIds = ['cpu', 'storage', 'e2e', 'cold-start', 'cost', 'scale', 'list-index', 'dashboard'] as const;
 export type SectionId = (typeof sectionIds)[number];
 
 export interface Goal {
