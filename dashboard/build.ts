@@ -99,5 +99,6 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   const folder = resolve(process.argv[2] ?? join(here, '..', 'dist', 'dashboard'));
   const assets = await writeDashboard(folder);
   const kb = (text: string) => `${(Buffer.byteLength(text) / 1024).toFixed(1)} KB`;
-  console.log(`Dashboard written to ${folder}: app.js ${kb(assets.js)}, app.css ${kb(assets.css)}, index.html ${kb(assets.html)}.`);
+  // On stderr: `npm pack --json` runs this (prepack) and its standard output must stay JSON.
+  console.error(`Dashboard written to ${folder}: app.js ${kb(assets.js)}, app.css ${kb(assets.css)}, index.html ${kb(assets.html)}.`);
 }
