@@ -95,14 +95,29 @@ export class DeadLetterBox {
     private readonly registry: MachineRegistry | undefined,
   ) {}
 
-  /** Every letter (of one instance, if given), left in the queue. */
-  async list(options: { readonly instance?: string } = {}): Promise<DeadLetterListing> {
-    const { received, unread } = await this.browse(browseVisibilitySeconds);
-    await this.release(received);
-    return {
-      letters: received.map(({ view }) => view).filter((view) => options.instance === undefined || view.instanceKey === options.instance),
-      unread,
-    };
+  /**
+   * Every letter (of one instance, if given), left in the queue. `maxAgeMs` takes a listing this process made
+   * that recently instead of browsing again (a dashboard refreshing every few seconds).
+   */
+  async list(options: { readonly instance?: string; readonly maxAgeMs?: number } = {}): Promise<DeadLetterListing> {
+    const queue = queueState(this.deadLetterQueueUrl);
+    const cached = queue.listing;
+    let listing: Promise<DeadLetterListing>;
+    if (cached && options.maxAgeMs !== undefined && Date.now() - cached.at <= options.maxAgeMs) {
+      listing = cached.value;
+    } else {
+      listing = serially(queue, async () => {
+        const { received, unread } = await this.browse(browseVisibilitySeconds);
+        await this.release(received);
+        return { letters: received.map(({ view }) => view), unread };
+      });
+      queue.listing = { at: Date.now(), value: listing };
+    }
+    const { letters, unread } = await listing.catch((error: unknown) => {
+      if (queue.listing?.value === listing) queue.listing = undefined;
+      throw error;
+    });
+    return { letters: letters.filter((view) => options.instance === undefined || view.instanceKey === options.instance), unread };
   }
 
   /**
@@ -114,6 +129,12 @@ export class DeadLetterBox {
    */
   async redrive(options: RedriveOptions = {}): Promise<RedriveResult[]> {
     if (options.instance !== undefined) instanceKeyOf(options.instance);
+    const queue = queueState(this.deadLetterQueueUrl);
+    queue.listing = undefined;
+    return serially(queue, () => this.redriveChosen(options));
+  }
+
+  private async redriveChosen(options: RedriveOptions): Promise<RedriveResult[]> {
     const { received } = await this.browse(redriveVisibilitySeconds);
     const chosen = received.filter(({ view }) => chosenBy(view, options)).sort((a, b) => inOrder(a.view, b.view));
     const keep = received.filter((letter) => !chosen.includes(letter));
@@ -258,6 +279,34 @@ export class DeadLetterBox {
         .catch(() => undefined);
     }
   }
+}
+
+/**
+ * What this process does with one dead-letter queue: a browse hides every letter while it runs, so browses and
+ * redrives of one queue take turns (a redrive that ran during a browse would find no letter); the last listing is
+ * kept for `list({ maxAgeMs })`.
+ */
+interface QueueState {
+  tail: Promise<unknown>;
+  listing: { readonly at: number; readonly value: Promise<DeadLetterListing> } | undefined;
+}
+
+const queues = new Map<string, QueueState>();
+
+function queueState(url: string): QueueState {
+  let state = queues.get(url);
+  if (!state) {
+    state = { tail: Promise.resolve(), listing: undefined };
+    queues.set(url, state);
+  }
+  return state;
+}
+
+/** Runs `work` after everything queued on this queue before it has ended. */
+function serially<T>(queue: QueueState, work: () => Promise<T>): Promise<T> {
+  const run = queue.tail.then(work, work);
+  queue.tail = run.catch(() => undefined);
+  return run;
 }
 
 function receivedOf(message: Message): Received | undefined {

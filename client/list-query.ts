@@ -102,6 +102,24 @@ export async function listInstances(document: DynamoDBDocumentClient, tableName:
   };
 }
 
+/**
+ * Every instance that matches `filter`, at most `max`, in no particular order: each shard is read to its end in
+ * parallel, without the ordered merge of {@link listInstances} — what counts over a whole machine need.
+ */
+export async function listAllInstances(
+  document: DynamoDBDocumentClient,
+  tableName: string,
+  filter: ListFilter,
+  max = 100_000,
+): Promise<InstanceSummary[]> {
+  const normalizedFilter = normalized(filter);
+  const prefixes = normalizedFilter.state === undefined ? [''] : sortPrefixesFor(normalizedFilter.state);
+  const streams = listShardKeys(normalizedFilter.machine).flatMap((shard) => prefixes.map((prefix) => ({ shard, prefix })));
+  const perStream = Math.ceil(max / streams.length);
+  const fetched = await Promise.all(streams.map((stream) => fetchStream(document, tableName, stream, normalizedFilter, null, perStream)));
+  return fetched.flatMap(({ items }) => items.map(summaryOf)).slice(0, max);
+}
+
 interface Normalized {
   readonly machine: string;
   readonly state: string | undefined;
@@ -175,7 +193,7 @@ async function fetchStream(
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           ExclusiveStartKey: startKey,
-          Limit: Math.max(limit, 25),
+          Limit: Math.min(Math.max(limit, 25), 1000),
         }),
       ),
     );

@@ -18,7 +18,7 @@ import { awsCall } from './aws-errors.ts';
 import { connectionClients, resolveConnection, type ConnectionOptions, type SettleConnection } from './connection.ts';
 import { DeadLetterBox } from './dead-letter-box.ts';
 import { checkOutgoing, type EventOf, instanceKeyOf, type MachineName } from './events.ts';
-import { listInstances, type ListOptions, type ListPage } from './list-query.ts';
+import { type InstanceSummary, type ListFilter, listAllInstances, listInstances, type ListOptions, type ListPage } from './list-query.ts';
 
 export interface SettleClientOptions<R extends MachineRegistry> {
   readonly queueUrl: string;
@@ -301,6 +301,14 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
   /** A page of a machine's instances, filtered by state, status, outcome or age, through the list index. */
   list(options: ListOptions & { readonly machine: MachineName<R> }): Promise<ListPage> {
     return listInstances(this.dynamodb, this.options.tableName, options);
+  }
+
+  /**
+   * Every instance matching the filter (at most `max`, 100,000 by default), unordered: the shards are read in
+   * parallel to their end. For counts over a machine; page with {@link list} to show them.
+   */
+  listAll(filter: ListFilter & { readonly machine: MachineName<R> }, max?: number): Promise<InstanceSummary[]> {
+    return listAllInstances(this.dynamodb, this.options.tableName, filter, max);
   }
 
   /**

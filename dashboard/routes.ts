@@ -39,6 +39,8 @@ export type DashboardHandler = (event: APIGatewayProxyEventV2) => Promise<APIGat
 
 /** How long `send` waits for the outcome before it answers 202. */
 const sendWaitMs = 10_000;
+/** The dead-letter listing a refreshing page may reuse: every browse hides every letter while it runs. */
+const deadLettersMaxAgeMs = 3000;
 /** Fleet counts read at most this many instances per machine. */
 const fleetLimit = 100_000;
 
@@ -77,7 +79,7 @@ export function createDashboardHandler(options: DashboardOptions): DashboardHand
         case 'POST /dashboard/api/send':
           return await send(options.client, body(event));
         case 'GET /dashboard/api/dead-letters':
-          return json(200, await options.client.deadLetters.list());
+          return json(200, await options.client.deadLetters.list({ maxAgeMs: deadLettersMaxAgeMs }));
         case 'POST /dashboard/api/redrive': {
           const { letterId, force } = body(event) as { letterId?: unknown; force?: unknown };
           if (typeof letterId !== 'string')
@@ -113,16 +115,11 @@ async function machines(options: DashboardOptions, registry: MachineRegistry) {
 async function fleet(options: DashboardOptions, registry: MachineRegistry, machine: string) {
   const definition = definitionOf(registry, machine);
   const counts: Record<string, { count: number; oldestUpdatedAt: string }> = {};
-  let total = 0;
-  let cursor: string | undefined;
-  do {
-    const page = await options.client.list({ machine, limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
-    for (const item of page.items) {
-      total += 1;
-      for (const path of statesWithAncestors(item.states)) tally(counts, path, item);
-    }
-    cursor = page.cursor;
-  } while (cursor !== undefined && total < fleetLimit);
+  const instances = await options.client.listAll({ machine }, fleetLimit);
+  for (const item of instances) {
+    for (const path of statesWithAncestors(item.states)) tally(counts, path, item);
+  }
+  const total = instances.length;
   return { machine, total, counts, diagram: await options.draw(definition.machine, { counts }) };
 }
 
@@ -142,7 +139,7 @@ async function instance(options: DashboardOptions, registry: MachineRegistry, ke
   if (!view) throw new DashboardError(404, 'unknown-instance', `${key} does not exist: no event has created it yet.`);
   const [diagram, letters] = await Promise.all([
     options.draw(definition.machine, { active: view.states }),
-    options.client.deadLetters.list({ instance: view.key }),
+    options.client.deadLetters.list({ instance: view.key, maxAgeMs: deadLettersMaxAgeMs }),
   ]);
   return { instance: view, diagram, events: eventTypesInStates(definition.machine, view.states), deadLetters: letters.letters };
 }

@@ -7,6 +7,7 @@ import { silentLogger } from '../../local/log.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import type { MachineRegistry } from '../../runtime/core/registry.ts';
 import { registry } from '../support/cli-registry.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 /**
  * The dashboard's server side over real HTTP against the local stack, with a stand-in diagram engine that
@@ -140,14 +141,20 @@ describe('dashboard routes', () => {
   it('lists dead letters and redrives one, through the guarded redrive', async () => {
     const failed = await client.sendAndWait('faulty', 'd1', { type: 'ACTION_THROWS' });
     expect(failed.outcome).toBe('dead-lettered');
-    const { body } = await get<{ letters: { letterId: string; instanceKey: string; code: string }[] }>('/dashboard/api/dead-letters');
-    const letter = body.letters.find((candidate) => candidate.instanceKey === 'faulty/d1');
-    expect(letter?.code).toBe('machine-error');
+    // The route reuses a listing up to 3 s old (a browse hides every letter while it runs): the letter shows by then.
+    const letter = await waitFor(
+      async () =>
+        (
+          await get<{ letters: { letterId: string; instanceKey: string; code: string }[] }>('/dashboard/api/dead-letters')
+        ).body.letters.find((candidate) => candidate.instanceKey === 'faulty/d1'),
+      { timeoutMs: 10_000, description: "faulty/d1's letter in the dashboard's listing" },
+    );
+    expect(letter.code).toBe('machine-error');
 
     const shown = await get<{ deadLetters: { letterId: string }[] }>('/dashboard/api/instance?key=faulty/d1');
-    expect(shown.body.deadLetters.map((candidate) => candidate.letterId)).toEqual([letter?.letterId]);
+    expect(shown.body.deadLetters.map((candidate) => candidate.letterId)).toEqual([letter.letterId]);
     // The machine still throws on it: redriven, applied again, dead-lettered again (a fresh letter).
-    const redriven = await post<{ results: { status: string }[] }>('/dashboard/api/redrive', { letterId: letter?.letterId });
+    const redriven = await post<{ results: { status: string }[] }>('/dashboard/api/redrive', { letterId: letter.letterId });
     expect(redriven.body.results.map((result) => result.status)).toEqual(['redriven']);
   });
 
