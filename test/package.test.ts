@@ -90,6 +90,9 @@ describe('Settle installed from its package', () => {
     expect(listing).toContain('package/dist/cli/bin.js');
     expect(listing).toContain('package/dist/client/index.js');
     expect(listing).toContain('package/dist/client/index.d.ts');
+    // The dashboard ships built: its page, script and stylesheet, not its source.
+    for (const file of ['index.html', 'app.js', 'app.css']) expect(listing).toContain(`package/dist/dashboard/${file}`);
+    expect(listing.filter((path) => path.startsWith('package/dist/dashboard/app/') || path.endsWith('.tsx'))).toEqual([]);
     expect(listing).toContain('package/LICENSE');
     expect(listing.filter((path) => /^package\/(test|bench|machines|docs)\/|\/machines\/|\.test\.|fixtures/.test(path))).toEqual([]);
   });
