@@ -95,6 +95,11 @@ export interface LocalStack {
   /** The HTTP API, when `apiPort` was given: its URL and the key that signs this stack's callback links. */
   readonly api: { readonly url: string; readonly callbackKey: string } | undefined;
   /**
+   * A {@link SettleClient} of this stack (its links too, with `apiPort`), checking events against `registry` if
+   * given. It shares the stack's SDK clients: the stack closes them when it stops, so do not `destroy()` it.
+   */
+  client<R extends MachineRegistry = MachineRegistry>(registry?: R): SettleClient<R>;
+  /**
    * Runs the default worker over another registry from the next batch on; the emulators, and so the
    * instances, stay. Batches in flight finish on the registry they started with.
    */
@@ -185,6 +190,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env,
       clients,
       api,
+      client: (clientRegistry) => stackClient(resources, clients, api, clientRegistry),
       useRegistry: (next) => {
         if (options.handler)
           throw new Error('useRegistry works with the default worker only; this stack was started with its own handler.');
@@ -228,14 +234,12 @@ async function startApi(
   if (!current) throw new Error('The local HTTP API checks events against the registry: pass `registry` with `apiPort`.');
   const callbackKey = randomBytes(32).toString('base64url');
   const { config, clients } = dependencies;
-  const client = new SettleClient({
-    queueUrl: config.queueUrl ?? '',
-    deadLetterQueueUrl: config.deadLetterQueueUrl,
-    tableName: config.tableName,
-    sqs: clients.sqs,
-    dynamodb: clients.document,
-    registry: current,
-  });
+  const client = stackClient(
+    { queueUrl: config.queueUrl ?? '', deadLetterQueueUrl: config.deadLetterQueueUrl, tableName: config.tableName },
+    clients,
+    undefined,
+    current,
+  );
   // The registry may be replaced (settle dev reloads it): the handler is rebuilt for each request over the current one.
   const handle = (event: Parameters<ApiHandler>[0]) =>
     createApiHandler({ client: client.withRegistry(registry() ?? current), registry: registry() ?? current, callbackKey })(event);
@@ -245,6 +249,23 @@ async function startApi(
   configureCallbacks({ apiUrl: server.url, key: callbackKey });
   cleanups.push(() => configureCallbacks(undefined));
   return { url: server.url, callbackKey };
+}
+
+function stackClient<R extends MachineRegistry>(
+  resources: { readonly queueUrl: string; readonly deadLetterQueueUrl: string; readonly tableName: string },
+  clients: LocalClients,
+  api: { readonly url: string; readonly callbackKey: string } | undefined,
+  registry: R | undefined,
+): SettleClient<R> {
+  return new SettleClient<R>({
+    queueUrl: resources.queueUrl,
+    deadLetterQueueUrl: resources.deadLetterQueueUrl,
+    tableName: resources.tableName,
+    sqs: clients.sqs,
+    dynamodb: clients.document,
+    ...(api ? { api: { url: api.url, callbackKey: api.callbackKey } } : {}),
+    ...(registry ? { registry } : {}),
+  });
 }
 
 /** The dashboard over this stack; its diagram engine and app are loaded only when it is asked for. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SettleClient } from '../../client/index.ts';
+import type { SettleClient } from '../../client/index.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { silentLogger } from '../../local/log.ts';
 import { signCallback } from '../../runtime/core/callback-token.ts';
@@ -23,13 +23,7 @@ beforeAll(async () => {
     settings: { SETTLE_EVENT_TIMEOUT_MS: '1500' },
   });
   api = stack.api?.url ?? '';
-  client = new SettleClient({
-    queueUrl: stack.queueUrl,
-    deadLetterQueueUrl: stack.deadLetterQueueUrl,
-    tableName: stack.tableName,
-    sqs: stack.clients.sqs,
-    dynamodb: stack.clients.document,
-  });
+  client = stack.client();
 }, 60_000);
 
 afterAll(async () => {
@@ -227,14 +221,7 @@ describe('callback links', () => {
   }, 60_000);
 
   it('makes links from the client as well', async () => {
-    const local = new SettleClient({
-      queueUrl: stack.queueUrl,
-      deadLetterQueueUrl: stack.deadLetterQueueUrl,
-      tableName: stack.tableName,
-      sqs: stack.clients.sqs,
-      dynamodb: stack.clients.document,
-      ...(stack.api ? { api: { url: stack.api.url, callbackKey: stack.api.callbackKey } } : {}),
-    });
+    const local = stack.client();
     const link = await local.callbackUrl('counter', 'h9', { type: 'COUNT' }, { expiresIn: '1h' });
 
     const counted = await call('POST', pathOf(link));

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type RunningApi } from '../../api/server.ts';
-import { SettleClient } from '../../client/index.ts';
+import type { SettleClient } from '../../client/index.ts';
 import { createDashboardHandler, type DrawMachine } from '../../dashboard/routes.ts';
 import { silentLogger } from '../../local/log.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
@@ -20,14 +20,7 @@ const drawn: Parameters<DrawMachine>[1][] = [];
 
 beforeAll(async () => {
   stack = await startLocalStack({ registry, logger: silentLogger });
-  client = new SettleClient<MachineRegistry>({
-    queueUrl: stack.queueUrl,
-    deadLetterQueueUrl: stack.deadLetterQueueUrl,
-    tableName: stack.tableName,
-    sqs: stack.clients.sqs,
-    dynamodb: stack.clients.document,
-    registry,
-  });
+  client = stack.client<MachineRegistry>(registry);
   const routes = createDashboardHandler({
     client,
     registry: () => registry,

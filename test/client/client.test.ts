@@ -67,14 +67,7 @@ let client: SettleClient<typeof clientRegistry>;
 
 beforeAll(async () => {
   stack = await startLocalStack({ registry: workerRegistry, logger: silentLogger, poller: { waitTimeSeconds: 1 } });
-  client = new SettleClient({
-    queueUrl: stack.queueUrl,
-    deadLetterQueueUrl: stack.deadLetterQueueUrl,
-    tableName: stack.tableName,
-    sqs: stack.clients.sqs,
-    dynamodb: stack.clients.document,
-    registry: clientRegistry,
-  });
+  client = stack.client(clientRegistry);
 }, 60_000);
 
 afterAll(async () => {

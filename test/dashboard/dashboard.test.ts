@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevSession, startDev } from '../../cli/dev.ts';
-import { SettleClient } from '../../client/settle-client.ts';
+import type { SettleClient } from '../../client/settle-client.ts';
 import { type Chromium, launchChromium, requireChromium } from './chromium.ts';
 import { setLedgerClosed } from './registry.ts';
 
@@ -33,14 +33,7 @@ describe('the dashboard of settle dev, in Chromium', () => {
     const { stack } = session;
     if (!stack.api) throw new Error('settle dev started without its HTTP API');
     url = stack.api.url;
-    client = new SettleClient({
-      queueUrl: stack.queueUrl,
-      deadLetterQueueUrl: stack.deadLetterQueueUrl,
-      tableName: stack.tableName,
-      sqs: stack.clients.sqs,
-      dynamodb: stack.clients.document,
-      registry: session.registry(),
-    });
+    client = stack.client(session.registry());
     browser = await launchChromium({ width: 1400, height: 1000 });
     page = browser.page;
     page.on('pageerror', (error) => pageErrors.push(error));

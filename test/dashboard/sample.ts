@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { SettleClient } from '../../client/settle-client.ts';
+import type { SettleClient } from '../../client/settle-client.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import type { MachineRegistry } from '../../runtime/core/registry.ts';
 
@@ -13,14 +13,7 @@ export const sampleInstance = 'approval/doc-42';
 
 /** A client over the stack's own SDK clients (which the stack destroys when it stops). */
 export function clientOf(stack: LocalStack, registry: MachineRegistry): SettleClient {
-  return new SettleClient({
-    queueUrl: stack.queueUrl,
-    deadLetterQueueUrl: stack.deadLetterQueueUrl,
-    tableName: stack.tableName,
-    sqs: stack.clients.sqs,
-    dynamodb: stack.clients.document,
-    registry,
-  });
+  return stack.client(registry);
 }
 
 /** Sends a body straight to the queue, as any SQS producer can: the worker, not the client, decides on it. */

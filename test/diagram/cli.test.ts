@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevDiscovery } from '../../client/connection.ts';
-import { SettleClient } from '../../client/settle-client.ts';
+import type { SettleClient } from '../../client/settle-client.ts';
 import { exitCodes } from '../../cli/output.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { registry } from '../../machines/index.ts';
@@ -118,14 +118,7 @@ describe('settle diagram', () => {
 
     beforeAll(async () => {
       stack = await startLocalStack({ registry, logger: silentLogger, sweeper: null, poller: { waitTimeSeconds: 1 } });
-      client = new SettleClient({
-        queueUrl: stack.queueUrl,
-        deadLetterQueueUrl: stack.deadLetterQueueUrl,
-        tableName: stack.tableName,
-        sqs: stack.clients.sqs,
-        dynamodb: stack.clients.document,
-        registry,
-      });
+      client = stack.client(registry);
       env = shellEnv({ ...stack.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
     }, 60_000);
 
