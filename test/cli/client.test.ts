@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevDiscovery } from '../../client/connection.ts';
 import { SettleClient } from '../../client/index.ts';
 import { exitCodes } from '../../cli/output.ts';
+import { runSettle, type SettleRun, shellEnv } from '../support/settle-cli.ts';
 import { waitFor } from '../support/wait-for.ts';
 
 /**
@@ -20,42 +21,17 @@ const registryFile = join(folder, 'machines.ts');
 const laterRegistryFile = join(folder, 'later.ts');
 const cliRegistry = join(root, 'test', 'support', 'cli-registry.ts');
 
-/** The environment of a user's shell: no AWS or Settle settings leak in from this process. */
-function shellEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('SETTLE_')));
-  return { ...env, SETTLE_DEV_FILE: devFile, ...extra };
-}
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
+/** A user's shell, with this test's discovery file. */
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return shellEnv({ SETTLE_DEV_FILE: devFile, ...extra });
 }
 
 /** Runs `settle <args>` to its end (bounded). */
-function settle(args: readonly string[], env: NodeJS.ProcessEnv = shellEnv(), timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli', 'bin.ts'), ...args], { cwd: folder, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`settle ${args.join(' ')} did not end within ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function settle(args: readonly string[], environment: NodeJS.ProcessEnv = env(), timeoutMs = 60_000): Promise<SettleRun> {
+  return runSettle(args, { env: environment, cwd: folder, timeoutMs });
 }
 
-function json<T>(run: Run): T {
+function json<T>(run: SettleRun): T {
   try {
     return JSON.parse(run.stdout) as T;
   } catch {
@@ -111,7 +87,7 @@ export const registry = defineRegistry({ refund: { machine: counterMachine, vers
     ],
     {
       cwd: folder,
-      env: shellEnv({ TSX_DISABLE_CACHE: '1' }),
+      env: env({ TSX_DISABLE_CACHE: '1' }),
     },
   );
   dev.stdout?.on('data', (chunk: Buffer) => {
@@ -211,7 +187,7 @@ describe('settle list', () => {
       }
     }
     writeFileSync(join(folder, 'documents.jsonl'), `${lines.join('\n')}\n`);
-    const sent = await settle(['send', '--file', 'documents.jsonl', '--wait', '--timeout', '120s'], shellEnv(), 240_000);
+    const sent = await settle(['send', '--file', 'documents.jsonl', '--wait', '--timeout', '120s'], env(), 240_000);
     expect(sent.code, sent.stderr).toBe(exitCodes.ok);
 
     type Listed = { items: { key: string; states: string[] }[]; cursor?: string };
@@ -335,7 +311,7 @@ describe('settle send --file', () => {
     }
     writeFileSync(join(folder, 'bulk.jsonl'), `${lines.join('\n')}\n`);
 
-    const run = await settle(['send', '--file', 'bulk.jsonl', '--wait', '--timeout', '300s'], shellEnv(), 600_000);
+    const run = await settle(['send', '--file', 'bulk.jsonl', '--wait', '--timeout', '300s'], env(), 600_000);
 
     expect(run.code, run.stderr).toBe(exitCodes.ok);
     expect(run.stderr).toMatch(/sent \[[=-]+\] \d+\/10000/);
@@ -390,7 +366,7 @@ describe('settle: bad input', () => {
       expect(run.stdout).toBe('');
     }
 
-    const nowhere = shellEnv({ SETTLE_DEV_FILE: join(folder, 'no-dev.json') });
+    const nowhere = env({ SETTLE_DEV_FILE: join(folder, 'no-dev.json') });
     const unconfigured = await settle(['send', 'counter/x1', '{"type":"COUNT"}'], nowhere);
     expect(unconfigured.code).toBe(exitCodes.usage);
     expect(unconfigured.stderr.trim()).toBe(

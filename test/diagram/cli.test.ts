@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,44 +10,20 @@ import { registry } from '../../machines/index.ts';
 import { silentLogger } from '../../runtime/core/logger.ts';
 import { indexed } from './support.ts';
 import { parseXml } from './xml.ts';
+import { runSettle, type SettleRun, shellEnv } from '../support/settle-cli.ts';
 
 /** `settle diagram`, as a user runs it: the real executable in a new Node process. */
 const root = join(import.meta.dirname, '..', '..');
 const folder = mkdtempSync(join(tmpdir(), 'settle-diagram-'));
 const registryModule = join(root, 'machines', 'index.ts');
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** A shell with no AWS or Settle settings, and a discovery file where no `settle dev` ever wrote one. */
-function shellEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('SETTLE_')));
-  return { ...env, SETTLE_DEV_FILE: join(folder, 'no-dev.json'), ...extra };
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return shellEnv({ SETTLE_DEV_FILE: join(folder, 'no-dev.json'), ...extra });
 }
 
-function settle(args: readonly string[], env: NodeJS.ProcessEnv = shellEnv(), timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli', 'bin.ts'), ...args], { cwd: root, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`settle ${args.join(' ')} did not end within ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function settle(args: readonly string[], environment: NodeJS.ProcessEnv = env(), timeoutMs = 30_000): Promise<SettleRun> {
+  return runSettle(args, { env: environment, cwd: root, timeoutMs });
 }
 
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
@@ -85,7 +60,7 @@ describe('settle diagram', () => {
       registry: registryModule,
     };
     writeFileSync(devFile, JSON.stringify(discovery));
-    const run = await settle(['diagram', 'signup'], shellEnv({ SETTLE_DEV_FILE: devFile }));
+    const run = await settle(['diagram', 'signup'], env({ SETTLE_DEV_FILE: devFile }));
     expect(run.stderr).toBe('');
     expect(run.code).toBe(exitCodes.ok);
     expect(parseXml(run.stdout).attributes['data-machine']).toBe('signup');
@@ -114,12 +89,12 @@ describe('settle diagram', () => {
   describe('--instance, against a running local stack', () => {
     let stack: LocalStack;
     let client: SettleClient<typeof registry>;
-    let env: NodeJS.ProcessEnv;
+    let environment: NodeJS.ProcessEnv;
 
     beforeAll(async () => {
       stack = await startLocalStack({ registry, logger: silentLogger, sweeper: null, poller: { waitTimeSeconds: 1 } });
       client = stack.client(registry);
-      env = shellEnv({ ...stack.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
+      environment = env({ ...stack.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
     }, 60_000);
 
     afterAll(async () => {
@@ -133,7 +108,7 @@ describe('settle diagram', () => {
       const view = await client.get('approval', 'doc-1');
       expect(view?.states.length).toBe(2);
 
-      const run = await settle(['diagram', 'approval', '--instance', 'approval/doc-1', '--registry', registryModule], env);
+      const run = await settle(['diagram', 'approval', '--instance', 'approval/doc-1', '--registry', registryModule], environment);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(exitCodes.ok);
       const drawn = indexed(parseXml(run.stdout));
@@ -146,7 +121,7 @@ describe('settle diagram', () => {
     });
 
     it('refuses an instance that does not exist, with exit code 2', async () => {
-      const run = await settle(['diagram', 'approval', '--instance', 'approval/never', '--registry', registryModule], env);
+      const run = await settle(['diagram', 'approval', '--instance', 'approval/never', '--registry', registryModule], environment);
       expect(run.code).toBe(exitCodes.usage);
       expect(run.stderr).toMatch(/approval\/never does not exist/);
       expect(run.stdout).toBe('');
