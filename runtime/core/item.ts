@@ -123,10 +123,13 @@ function tooLarge(record: InstanceRecord, bare: StoredItem): PermanentError {
   const snapshotBytes = bare.snapshotGz?.byteLength ?? Buffer.byteLength(bare.snapshot ?? '');
   const timersBytes = Buffer.byteLength(JSON.stringify(record.timers));
   const lettersBytes = Buffer.byteLength(JSON.stringify(record.letters));
+  // The largest part is the cause; on a tie the snapshot, then the timers.
   const part =
-    timersBytes > snapshotBytes
-      ? `its pending timers take ${timersBytes} bytes (a delayed event carries a large payload)`
-      : `its snapshot takes ${snapshotBytes} bytes${bare.snapshotGz ? ' gzipped' : ''} (context, children)`;
+    lettersBytes > snapshotBytes && lettersBytes > timersBytes
+      ? `its undelivered dead letters take ${lettersBytes} bytes (the dead-letter queue has refused them; each is sent when its record comes back)`
+      : timersBytes > snapshotBytes
+        ? `its pending timers take ${timersBytes} bytes (a delayed event carries a large payload)`
+        : `its snapshot takes ${snapshotBytes} bytes${bare.snapshotGz ? ' gzipped' : ''} (context, children)`;
   return new PermanentError(
     'snapshot-too-large',
     `Instance ${record.pk} would be ${itemBytes(bare)} bytes without any history, over the ${maxItemBytes}-byte item limit: ` +

@@ -151,7 +151,7 @@ describe('encodeItem', () => {
     );
   });
 
-  it('names the plain snapshot size when undelivered letters fill the item', () => {
+  it('blames the undelivered dead letters when they are what fills the item', () => {
     // Prepare
     const letters = Array.from({ length: 200 }, (_, i) => ({
       messageId: `m-${i}`,
@@ -160,28 +160,23 @@ describe('encodeItem', () => {
       reason: 'r'.repeat(2048),
       at: '2026-11-23T10:00:00.000Z',
     }));
-    const snapshotBytes = JSON.stringify(record().snapshot).length;
+    const lettersBytes = JSON.stringify(letters).length;
 
     // Act + Assess
     expect(thrownBy(() => encodeItem(record({ letters }))).message).toContain(
-      `its snapshot takes ${snapshotBytes} bytes (context, children); timers 2 bytes, undelivered dead letters ${JSON.stringify(letters).length} bytes`,
+      `its undelivered dead letters take ${lettersBytes} bytes (the dead-letter queue has refused them; each is sent when its record comes back); ` +
+        `timers 2 bytes, undelivered dead letters ${lettersBytes} bytes`,
     );
   });
 
   it('blames the snapshot when the timers take exactly as many bytes as it does', () => {
-    // Prepare: a 3,000-byte snapshot, timers of 3,000 bytes, and letters that fill the item.
-    const letters = Array.from({ length: 200 }, (_, i) => ({
-      messageId: `m-${i}`,
-      seq: String(i),
-      code: 'invalid-json' as const,
-      reason: 'r'.repeat(2048),
-      at: '2026-11-23T10:00:00.000Z',
-    }));
+    // Prepare: a 3,000-byte snapshot, timers of 3,000 bytes, and tags (neither of the three parts) that fill the item.
+    const tags = ['t'.repeat(maxItemBytes)];
     const timer = (note: string) => [{ token: 't', id: 'i', event: { type: 'E', note }, delay: 1, fireAt: 1 }];
     const timers = timer('n'.repeat(3000 - JSON.stringify(timer('')).length));
 
     // Act
-    const error = thrownBy(() => encodeItem(record({ snapshot: snapshotOfBytes(3000), timers, letters })));
+    const error = thrownBy(() => encodeItem(record({ snapshot: snapshotOfBytes(3000), timers, tags })));
 
     // Assess
     expect(JSON.stringify(timers).length).toBe(3000);
