@@ -16,7 +16,7 @@ import { PermanentError, RequestError, WaitTimeoutError } from '../runtime/core/
 import { maxEventBytes } from '../runtime/core/event.ts';
 import { parseInstanceKey } from '../runtime/core/instance-key.ts';
 import { takesEventNow } from '../runtime/core/machine-events.ts';
-import type { MachineRegistry } from '../runtime/core/registry.ts';
+import { type MachineRegistry, registeredMachine } from '../runtime/core/registry.ts';
 import { callbackPage, decisionPage, type Page } from './pages.ts';
 
 export interface ApiOptions {
@@ -146,7 +146,7 @@ async function listInstances(client: SettleClient, event: APIGatewayProxyEventV2
 async function showCallback(options: ApiOptions, claims: CallbackClaims, event: APIGatewayProxyEventV2): Promise<Page> {
   const key = parseInstanceKey(claims.instance);
   const view = await options.client.get(key.machine, key.instanceId);
-  const definition = Object.hasOwn(options.registry, key.machine) ? options.registry[key.machine] : undefined;
+  const definition = registeredMachine(options.registry, key.machine);
   const open = !view || !definition || takesEventNow(definition.machine, view.value, view.context, claims.event);
   return decisionPage({
     claims,

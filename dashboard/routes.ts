@@ -12,7 +12,7 @@ import type { SettleClient } from '../client/settle-client.ts';
 import { PermanentError, RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
 import { parseInstanceKey } from '../runtime/core/instance-key.ts';
 import { acceptedEventTypes, eventTypesInStates } from '../runtime/core/machine-events.ts';
-import type { MachineRegistry } from '../runtime/core/registry.ts';
+import { type MachineRegistry, registeredMachine } from '../runtime/core/registry.ts';
 import { statesWithAncestors } from '../runtime/core/listing.ts';
 
 /** Draws a machine (diagram/): its states lit, or counts per state path on it. */
@@ -159,7 +159,7 @@ async function send(client: SettleClient, input: unknown) {
 }
 
 function definitionOf(registry: MachineRegistry, machine: string) {
-  const definition = Object.hasOwn(registry, machine) ? registry[machine] : undefined;
+  const definition = registeredMachine(registry, machine);
   if (!definition) {
     throw new DashboardError(
       404,

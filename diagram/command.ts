@@ -20,7 +20,7 @@ import { SettleClient } from '../client/settle-client.ts';
 import { exitCodes, failureOf } from '../cli/output.ts';
 import { loadRegistry } from '../cli/registry-module.ts';
 import { RequestError } from '../runtime/core/errors.ts';
-import type { MachineRegistry } from '../runtime/core/registry.ts';
+import { type MachineRegistry, registeredMachine } from '../runtime/core/registry.ts';
 
 export interface DiagramFlags extends ConnectionOptions {
   readonly instance?: string;
@@ -108,7 +108,7 @@ export async function runDiagram(machine: string, flags: DiagramFlags, output: D
     }
     const path = await registryModule(flags);
     const registry = await registryOf(path);
-    const definition = Object.hasOwn(registry, machine) ? registry[machine] : undefined;
+    const definition = registeredMachine(registry, machine);
     if (!definition) {
       const known = Object.keys(registry);
       throw new RequestError(

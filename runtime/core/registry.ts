@@ -52,9 +52,14 @@ export function defineRegistry<R extends MachineRegistry>(registry: R): R {
   return registry;
 }
 
+/** The machine registered under `name`, if any: an own entry only, so `constructor` or `__proto__` is no machine. */
+export function registeredMachine(registry: MachineRegistry, name: string): MachineDefinition | undefined {
+  return Object.hasOwn(registry, name) ? registry[name] : undefined;
+}
+
 /** The machine an instance runs, or `unknown-machine`: checked by the worker, and by the client before it sends. */
 export function definitionOf(registry: MachineRegistry, key: InstanceKey): MachineDefinition {
-  const definition = Object.hasOwn(registry, key.machine) ? registry[key.machine] : undefined;
+  const definition = registeredMachine(registry, key.machine);
   if (definition) return definition;
   throw new PermanentError(
     'unknown-machine',
