@@ -287,7 +287,8 @@ function refusalOf(error: unknown): { status: number; code: string; message: str
   return { status: 500, code: 'internal-error', message: 'Settle could not answer; the error is in the API function log. Try again.' };
 }
 
-function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+/** A request header by its lower-case name (API Gateway and the local server send them lower-cased; others may not). */
+export function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
   const headers = event.headers ?? {};
   return headers[name] ?? Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1];
 }

@@ -8,6 +8,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import type { AnyStateMachine } from 'xstate';
 import type { InstanceSummary } from '../client/list-query.ts';
 import type { DashboardAssets } from './build.ts';
+import { header } from '../api/handler.ts';
 import type { SettleClient } from '../client/settle-client.ts';
 import { PermanentError, RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
 import { parseInstanceKey } from '../runtime/core/instance-key.ts';
@@ -203,10 +204,6 @@ function body(event: APIGatewayProxyEventV2): unknown {
   } catch {
     throw new DashboardError(400, 'invalid-json', 'The body is not JSON.');
   }
-}
-
-function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
-  return event.headers?.[name];
 }
 
 function asset(type: string, body: string): APIGatewayProxyStructuredResultV2 {
