@@ -53,6 +53,11 @@ export interface DiagramTransition {
   readonly drawn: 'edge' | 'row';
 }
 
+/** An arrow of the chart's structure, not a transition of the machine: a region's initial state, a history default. */
+function structuralArrow(id: string, kind: 'initial' | 'history', source: string, target: string): DiagramTransition {
+  return { id, kind, source, targets: [target], event: '', guard: undefined, delay: undefined, label: '', reenter: false, drawn: 'edge' };
+}
+
 /** One box of the diagram. */
 export interface DiagramState {
   /** The ELK node's id: `state:<path>`, `machine` for the machine. */
@@ -263,18 +268,7 @@ export function machineGraph(machine: AnyStateMachine): MachineGraph {
       const markerId = initialElkId(path);
       initials.set(markerId, path);
       elkChildren.push({ id: markerId });
-      const transition: DiagramTransition = {
-        id: markerId,
-        kind: 'initial',
-        source: path,
-        targets: [initial],
-        event: '',
-        guard: undefined,
-        delay: undefined,
-        label: '',
-        reenter: false,
-        drawn: 'edge',
-      };
+      const transition = structuralArrow(markerId, 'initial', path, initial);
       transitions.push(transition);
       addEdges(transition, markerId);
     }
@@ -305,18 +299,7 @@ export function machineGraph(machine: AnyStateMachine): MachineGraph {
       const target = (node.config as { target?: unknown }).target;
       const sibling = typeof target === 'string' ? node.parent.states[target] : undefined;
       if (sibling) {
-        const transition: DiagramTransition = {
-          id: `history:${path}`,
-          kind: 'history',
-          source: path,
-          targets: [pathOf(sibling)],
-          event: '',
-          guard: undefined,
-          delay: undefined,
-          label: '',
-          reenter: false,
-          drawn: 'edge',
-        };
+        const transition = structuralArrow(`history:${path}`, 'history', path, pathOf(sibling));
         transitions.push(transition);
         addEdges(transition, stateElkId(path));
       }
