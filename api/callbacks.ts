@@ -1,4 +1,3 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { EventObject } from 'xstate';
 import { signCallback } from '../runtime/core/callback-token.ts';
 import { environmentVariables } from '../runtime/core/config.ts';
@@ -100,9 +99,14 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv = process.env): Callback
   return { apiUrl, key: key ?? (() => secretValue(secretArn ?? '')) };
 }
 
-/** Reads the signing key from Secrets Manager (once per process: it is cached by the caller). */
-export async function secretValue(secretArn: string, client = new SecretsManagerClient({})): Promise<string> {
-  const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: secretArn }));
+/**
+ * Reads the signing key from Secrets Manager (once per process: it is cached by the caller). The SDK client is
+ * loaded here, on the first link, not when the worker starts.
+ */
+export async function secretValue(secretArn: string, region?: string): Promise<string> {
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+  const client = new SecretsManagerClient(region === undefined ? {} : { region });
+  const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: secretArn })).finally(() => client.destroy());
   if (!SecretString) throw new Error(`Secret ${secretArn} has no string value: the callback key must be a string.`);
   return SecretString;
 }

@@ -13,7 +13,7 @@
 import { tmpdir } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CloudFormationClient, DescribeStacksCommand, type Stack } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient, Stack } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -178,6 +178,8 @@ async function fromStack(
     );
   }
   const overrides = checkedValues(flagValues(options));
+  // Loaded only for --stack: the Lambda bundles that carry this module (the worker, the API) never look a stack up.
+  const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
   const cloudFormation = injected ?? new CloudFormationClient(region === undefined ? {} : { region });
   try {
     const lookupRegion = await regionOf(cloudFormation);

@@ -4,7 +4,6 @@ import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ContextFrom, StateValue } from 'xstate';
 import { createDocumentClient } from '../runtime/aws/dynamo-store.ts';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { EventObject } from 'xstate';
 import { type CallbackOptions, makeCallbackUrl, secretValue } from '../api/callbacks.ts';
 import { RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
@@ -324,9 +323,7 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
       );
     }
     const { key } = checkOutgoing(`${machine}/${id}`, event, this.options.registry);
-    this.callbackKey ??= api.callbackKey
-      ? Promise.resolve(api.callbackKey)
-      : secretValue(api.callbackSecretArn ?? '', new SecretsManagerClient(this.options.region ? { region: this.options.region } : {}));
+    this.callbackKey ??= api.callbackKey ? Promise.resolve(api.callbackKey) : secretValue(api.callbackSecretArn ?? '', this.options.region);
     return makeCallbackUrl(api.url, await this.callbackKey, key.key, event as EventObject & Record<string, unknown>, options);
   }
 
