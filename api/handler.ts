@@ -13,7 +13,6 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import type { SettleClient } from '../client/settle-client.ts';
 import { CallbackTokenError, type CallbackClaims, verifyCallback } from '../runtime/core/callback-token.ts';
 import { PermanentError, RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
-import { maxEventBytes } from '../runtime/core/event.ts';
 import { parseInstanceKey } from '../runtime/core/instance-key.ts';
 import { takesEventNow } from '../runtime/core/machine-events.ts';
 import { type MachineRegistry, registeredMachine } from '../runtime/core/registry.ts';
@@ -55,6 +54,7 @@ const statusOf: Readonly<Record<string, number>> = {
   'reserved-type': 400,
   'invalid-option': 400,
   'event-too-large': 413,
+  'payload-refused': 400,
   'unknown-machine': 404,
   'unknown-event': 422,
   'schema-violation': 422,
@@ -102,7 +102,7 @@ async function postEvent(
   instance: string,
 ): Promise<APIGatewayProxyStructuredResultV2> {
   const key = parseInstanceKey(instance);
-  const body = jsonBody(event);
+  const body = jsonBody(event, client.maxEventBytes);
   const wait = waitSeconds(event.queryStringParameters?.wait);
   const idempotencyKey = header(event, 'idempotency-key');
   if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,128}$/.test(idempotencyKey)) {
@@ -238,7 +238,7 @@ function callerData(event: APIGatewayProxyEventV2, allowed: readonly string[]): 
   return data;
 }
 
-function jsonBody(event: APIGatewayProxyEventV2): unknown {
+function jsonBody(event: APIGatewayProxyEventV2, maxEventBytes: number): unknown {
   const type = (header(event, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
     throw new HttpError(

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { SettleClient } from '../client/settle-client.ts';
+import { S3PayloadStore } from '../runtime/aws/s3-payloads.ts';
 import { workerFromEnvironment } from '../runtime/aws/worker.ts';
 import { configFromEnvironment, environmentVariables } from '../runtime/core/config.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
@@ -45,6 +46,8 @@ function apiFromEnvironment(registry: MachineRegistry, env: NodeJS.ProcessEnv = 
       queueUrl: config.queueUrl ?? '',
       deadLetterQueueUrl: config.deadLetterQueueUrl,
       tableName: config.tableName,
+      // Large events sent through the API go to the payload bucket; offloaded snapshots are read from it.
+      payloads: config.bucketName ? new S3PayloadStore(config.bucketName) : undefined,
       registry,
     }),
     registry,

@@ -41,6 +41,10 @@ export function addClientCommands(settle: Command): void {
       .option(`${connectionFlags.queueUrl} <url>`, 'the events queue (env SETTLE_QUEUE_URL)')
       .option(`${connectionFlags.deadLetterQueueUrl} <url>`, 'the dead-letter queue (env SETTLE_DLQ_URL)')
       .option(`${connectionFlags.tableName} <name>`, 'the instance table (env SETTLE_TABLE)')
+      .option(
+        `${connectionFlags.bucketName} <name>`,
+        'the payload bucket, for events over 200 KiB (env SETTLE_BUCKET; a stack output gives it)',
+      )
       .option(`${connectionFlags.region} <region>`, 'the AWS region (env AWS_REGION)')
       .option('--registry <module>', "check events against this registry before sending (default: a running settle dev's)")
       .option('--json', 'answer in JSON, for scripts');
@@ -189,8 +193,8 @@ async function run(
     const connection = await resolveConnection(options);
     const registryModule = options.registry ?? connection.local?.registry;
     const registry = registryModule === undefined ? undefined : (await loadRegistry(resolve(registryModule))).registry;
-    const { sqs, dynamodb } = connectionClients(connection);
-    client = new SettleClient({ ...connection, sqs, dynamodb, ...(registry ? { registry } : {}) });
+    const { sqs, dynamodb, payloads } = connectionClients(connection);
+    client = new SettleClient({ ...connection, sqs, dynamodb, payloads, ...(registry ? { registry } : {}) });
     const answer = await command(client, (line) => console.log(line), registry);
     process.exitCode = answer.exitCode;
   } catch (error) {

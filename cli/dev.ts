@@ -152,6 +152,7 @@ function publishDiscovery(stack: LocalStack, registry: string): () => void {
       queueUrl: stack.queueUrl,
       deadLetterQueueUrl: stack.deadLetterQueueUrl,
       tableName: stack.tableName,
+      bucketName: stack.bucketName,
       registry: resolve(registry),
       ...(stack.api ? { api: stack.api } : {}),
     });

@@ -19,6 +19,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localCredentials } from '../local/defaults.ts';
 import { createDocumentClient } from '../runtime/aws/dynamo-store.ts';
+import { S3PayloadStore } from '../runtime/aws/s3-payloads.ts';
+import type { PayloadStore } from '../runtime/core/payloads.ts';
 import { environmentVariables } from '../runtime/core/config.ts';
 import { RequestError } from '../runtime/core/errors.ts';
 import { credentialsError, nameAndMessage } from './aws-errors.ts';
@@ -29,6 +31,8 @@ export interface SettleConnection {
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly tableName: string;
+  /** The payload bucket, where large events go and offloaded snapshots are read from; absent for a stack without one. */
+  readonly bucketName?: string;
   /** From the stack's region or the SDK's standard settings; undefined lets the SDK decide. */
   readonly region: string | undefined;
   /** Only for a local `settle dev` stack: endpoints, and the registry module it runs (absolute path). */
@@ -48,6 +52,8 @@ export interface ConnectionOptions {
   readonly queueUrl?: string;
   readonly deadLetterQueueUrl?: string;
   readonly tableName?: string;
+  /** The payload bucket (`--bucket`, `SETTLE_BUCKET`); a stack's output gives it, and a `settle dev` its own. */
+  readonly bucketName?: string;
   /** Where to look for the stack, and the region of the connection. */
   readonly region?: string;
 }
@@ -59,6 +65,7 @@ export const connectionFlags = {
   queueUrl: '--queue-url',
   deadLetterQueueUrl: '--dlq-url',
   tableName: '--table',
+  bucketName: '--bucket',
   region: '--region',
 } as const satisfies Record<keyof ConnectionOptions, string>;
 
@@ -80,6 +87,8 @@ export interface DevDiscovery {
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly tableName: string;
+  /** Its payload bucket, on the SQS endpoint (fauxqs serves S3 there too). */
+  readonly bucketName?: string;
   /** The registry module it runs, absolute. */
   readonly registry: string;
   /** Its HTTP API and the key that signs its callback links, when it serves one. */
@@ -123,6 +132,7 @@ export async function resolveConnection(
       queueUrl: dev.queueUrl,
       deadLetterQueueUrl: dev.deadLetterQueueUrl,
       tableName: dev.tableName,
+      ...(dev.bucketName ? { bucketName: dev.bucketName } : {}),
       region: dev.region,
       local: { sqsEndpoint: dev.sqsEndpoint, dynamodbEndpoint: dev.dynamodbEndpoint, registry: dev.registry },
       ...(dev.api ? { api: { url: dev.api.url, callbackKey: dev.api.callbackKey } } : {}),
@@ -137,6 +147,8 @@ export interface ConnectionClients {
   readonly sqs: SQSClient;
   /** Plain JS values, `undefined` removed, as the worker writes them. */
   readonly dynamodb: DynamoDBDocumentClient;
+  /** The payload bucket, when the connection names one. */
+  readonly payloads: PayloadStore | undefined;
   destroy(): void;
 }
 
@@ -154,9 +166,13 @@ export function connectionClients(connection: SettleConnection): ConnectionClien
   const dynamodbClient = local
     ? new DynamoDBClient({ ...region, credentials: localCredentials, endpoint: local.dynamodbEndpoint })
     : new DynamoDBClient(region);
+  const s3 = local
+    ? { config: { ...region, credentials: localCredentials, endpoint: local.sqsEndpoint, forcePathStyle: true }, tagging: false }
+    : { config: region };
   return {
     sqs,
     dynamodb: createDocumentClient(dynamodbClient),
+    payloads: connection.bucketName === undefined ? undefined : new S3PayloadStore(connection.bucketName, s3),
     destroy: () => {
       sqs.destroy();
       dynamodbClient.destroy();
@@ -214,10 +230,12 @@ async function fromStack(
     const overridden = settingNames.filter((name) => overrides[name] !== undefined).map((name) => connectionFlags[name]);
     const apiUrl = outputs.get(keys.apiUrl);
     const callbackSecretArn = outputs.get(keys.callbackSecretArn);
+    const bucketName = given(options.bucketName) ?? outputs.get(keys.bucketName);
     return {
       queueUrl: values.queueUrl as string,
       deadLetterQueueUrl: values.deadLetterQueueUrl as string,
       tableName: values.tableName as string,
+      ...(bucketName === undefined ? {} : { bucketName }),
       region: region ?? outputs.get(keys.region) ?? lookupRegion,
       ...(apiUrl === undefined ? {} : { api: { url: apiUrl, ...(callbackSecretArn === undefined ? {} : { callbackSecretArn }) } }),
       source: `stack '${stackName}'${overridden.length > 0 ? ` with ${overridden.join(', ')}` : ''}`,
@@ -308,10 +326,12 @@ function fromSettings(options: ConnectionOptions, env: NodeJS.ProcessEnv, region
   }
   const values = checkedValues(settings);
   const fromFlags = settingNames.map((name) => values[name]?.flag);
+  const bucketName = given(options.bucketName) ?? given(env[environmentVariables.bucketName]);
   return {
     queueUrl: values.queueUrl?.value as string,
     deadLetterQueueUrl: values.deadLetterQueueUrl?.value as string,
     tableName: values.tableName?.value as string,
+    ...(bucketName === undefined ? {} : { bucketName }),
     region,
     source: fromFlags.every(Boolean) ? 'flags' : fromFlags.some(Boolean) ? 'flags and environment' : 'environment',
   };

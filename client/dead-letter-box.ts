@@ -8,7 +8,8 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { PermanentCode } from '../runtime/core/errors.ts';
+import { type PermanentCode, PermanentError } from '../runtime/core/errors.ts';
+import { maxOffloadedEventBytes } from '../runtime/core/payloads.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
 import { deadLetterAttributes, redriveAttribute } from '../runtime/core/resources.ts';
 import type { HistoryEntry, InstanceRecord } from '../runtime/core/store.ts';
@@ -73,6 +74,9 @@ const malformed: ReadonlySet<PermanentCode> = new Set([
   'invalid-event',
   'reserved-type',
   'event-too-large',
+  'payload-refused',
+  'payload-missing',
+  'payload-corrupt',
 ]);
 const appliedOutcomes: ReadonlySet<HistoryEntry['outcome']> = new Set(['resolve', 'reject', 'done', 'ignored']);
 
@@ -93,6 +97,8 @@ export class DeadLetterBox {
     private readonly queueUrl: string,
     private readonly readInstance: (key: string) => Promise<InstanceRecord | undefined>,
     private readonly registry: MachineRegistry | undefined,
+    /** The event a letter's body stands for: itself, or the object its claim check points to (payloads.ts). */
+    private readonly eventBody: (instanceKey: string, body: string) => Promise<string> = async (_key, body) => body,
   ) {}
 
   /**
@@ -193,15 +199,22 @@ export class DeadLetterBox {
 
   /** Why this letter must not be sent again, or `undefined`. */
   private async refusal(view: DeadLetterView, force: boolean): Promise<string | undefined> {
+    let text: string;
+    try {
+      text = await this.eventBody(view.instanceKey, view.body);
+    } catch (error) {
+      // A claim check the worker could not follow either: say why (--force would not help).
+      return `its event cannot be read: ${(error as Error).message}${error instanceof PermanentError ? '' : ' Try again.'}`;
+    }
     let body: unknown;
     try {
-      body = JSON.parse(view.body);
+      body = JSON.parse(text);
     } catch {
       body = undefined;
     }
     if (this.registry && body !== undefined) {
       try {
-        checkOutgoing(view.instanceKey, body, this.registry);
+        checkOutgoing(view.instanceKey, body, this.registry, maxOffloadedEventBytes);
       } catch (error) {
         return `the registry still refuses it: ${(error as Error).message}`;
       }

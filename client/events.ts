@@ -1,6 +1,6 @@
 import type { EventFromLogic } from 'xstate';
 import { PermanentError, RequestError } from '../runtime/core/errors.ts';
-import { parseMessage } from '../runtime/core/event.ts';
+import { maxEventBytes, parseMessage } from '../runtime/core/event.ts';
 import { parseInstanceKey, type InstanceKey } from '../runtime/core/instance-key.ts';
 import { acceptedEventTypes, acceptsEventType } from '../runtime/core/machine-events.ts';
 import { checkEventSchema, definitionOf, type MachineRegistry } from '../runtime/core/registry.ts';
@@ -28,13 +28,14 @@ export function checkOutgoing(
   key: string,
   event: unknown,
   registry: MachineRegistry | undefined,
+  maxBytes: number = maxEventBytes,
 ): { readonly key: InstanceKey; readonly body: string; readonly type: string } {
   const instance = instanceKeyOf(key);
   // SQS refuses a body with characters outside #x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–#x10FFFF. Of those
   // JSON.stringify escapes the control characters, not U+FFFE and U+FFFF (and fauxqs refuses surrogate pairs too); they
   // can only be inside JSON strings, so escaping them sends the same event.
   const body = (JSON.stringify(event) ?? '').replace(sqsRefuses, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  const message = parseMessage(body, instance.key);
+  const message = parseMessage(body, instance.key, maxBytes);
   if (message.kind === 'wake') {
     throw new PermanentError(
       'reserved-type',

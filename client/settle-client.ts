@@ -9,7 +9,11 @@ import { type CallbackOptions, makeCallbackUrl, secretValue } from '../api/callb
 import { RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
 import { shardOf } from '../runtime/core/instance-key.ts';
 import { maxEventBytes } from '../runtime/core/event.ts';
-import { decodeItem, type StoredItem } from '../runtime/core/item.ts';
+import { defaults } from '../runtime/core/config.ts';
+import { shownType } from '../runtime/core/event.ts';
+import type { InstanceKey } from '../runtime/core/instance-key.ts';
+import { loadRecord, type StoredItem } from '../runtime/core/item.ts';
+import { maxOffloadedEventBytes, offloadEvent, type PayloadStore, resolveBody } from '../runtime/core/payloads.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
 import type { Outcome } from '../runtime/core/settled.ts';
 import type { HistoryEntry, InstanceRecord } from '../runtime/core/store.ts';
@@ -36,6 +40,13 @@ export interface SettleClientOptions<R extends MachineRegistry> {
   readonly api?: SettleConnection['api'];
   /** The region of the stack, for reading the callback key's secret. */
   readonly region?: string | undefined;
+  /**
+   * The stack's payload bucket (docs/DESIGN.md, "Large payloads"): events over `eventOffloadBytes` go there and
+   * travel as a claim check, and offloaded snapshots are read from it. Without it an event must fit SQS (256 KiB).
+   */
+  readonly payloads?: PayloadStore | undefined;
+  /** @default defaults.eventOffloadBytes (200 KiB) */
+  readonly eventOffloadBytes?: number;
 }
 
 export interface SendOptions {
@@ -154,19 +165,26 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
     registry?: R,
   ): Promise<SettleClient<R>> {
     const connection = await resolveConnection(options);
-    const { sqs, dynamodb } = connectionClients(connection);
-    return new SettleClient<R>({ ...connection, sqs, dynamodb, ...(registry ? { registry } : {}) });
+    const { sqs, dynamodb, payloads } = connectionClients(connection);
+    return new SettleClient<R>({ ...connection, sqs, dynamodb, payloads, ...(registry ? { registry } : {}) });
   }
 
   constructor(private readonly options: SettleClientOptions<R>) {
     this.sqs = options.sqs ?? new SQSClient({});
     this.dynamodb = options.dynamodb ?? createDocumentClient(new DynamoDBClient({}));
-    this.deadLetters = new DeadLetterBox(this.sqs, options.deadLetterQueueUrl, options.queueUrl, (key) => this.read(key), options.registry);
+    this.deadLetters = new DeadLetterBox(
+      this.sqs,
+      options.deadLetterQueueUrl,
+      options.queueUrl,
+      (key) => this.read(key),
+      options.registry,
+      async (key, body) => (await resolveBody(body, key, options.payloads)).body,
+    );
   }
 
   /** Queues an event for `<machine>/<id>`; the worker applies it in order. Nothing is sent if it is invalid. */
   async send<M extends MachineName<R>>(machine: M, id: string, event: EventOf<R, M>, options: SendOptions = {}): Promise<SendResult> {
-    const { key, body, type } = checkOutgoing(`${machine}/${id}`, event, this.options.registry);
+    const { key, body, type } = await this.outgoing(`${machine}/${id}`, event);
     const deduplicationId = options.deduplicationId ?? randomUUID();
     const sent = await awsCall(`send '${type.slice(0, 128)}' to ${key.key}`, () =>
       this.sqs.send(
@@ -191,13 +209,15 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
   async sendMany(events: readonly OutgoingEvent<R>[], options: SendManyOptions = {}): Promise<SendResult[]> {
     const checked = events.map((entry, index) => {
       try {
-        const { key, body } = checkOutgoing(`${entry.machine}/${entry.id}`, entry.event, this.options.registry);
-        return { index, key: key.key, body, deduplicationId: entry.deduplicationId ?? randomUUID() };
+        const { key, body, type } = checkOutgoing(`${entry.machine}/${entry.id}`, entry.event, this.options.registry, this.maxEventBytes);
+        return { index, key: key.key, body, type, deduplicationId: entry.deduplicationId ?? randomUUID() };
       } catch (error) {
         (error as Error).message = `Event ${index + 1}: ${(error as Error).message}`;
         throw error;
       }
     });
+    // Checked all first; then the large ones go to the bucket, one after another (each is up to 10 MiB).
+    for (const entry of checked) entry.body = await this.claimCheck(entry.key, entry.body, entry.type);
     const concurrency = options.concurrency ?? 8;
     // Each event goes to lane shardOf(key, concurrency): with no whole number of lanes it would go nowhere, unsent.
     if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -332,6 +352,26 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
     return new SettleClient<S>({ ...this.options, sqs: this.sqs, dynamodb: this.dynamodb, registry });
   }
 
+  /** The most an event may take, as JSON: SQS's limit, or with the payload bucket an offloaded event's. */
+  get maxEventBytes(): number {
+    return this.options.payloads ? maxOffloadedEventBytes : maxEventBytes;
+  }
+
+  /** Checks an event (see checkOutgoing) and returns the body to send: itself, or a claim check for it. */
+  private async outgoing(instanceKey: string, event: unknown): Promise<{ key: InstanceKey; body: string; type: string }> {
+    const { key, body, type } = checkOutgoing(instanceKey, event, this.options.registry, this.maxEventBytes);
+    return { key, body: await this.claimCheck(key.key, body, type), type };
+  }
+
+  /** A body over `eventOffloadBytes` put in the payload bucket, and the pointer to send in its place. */
+  private async claimCheck(instanceKey: string, body: string, type: string): Promise<string> {
+    const { payloads } = this.options;
+    if (!payloads || Buffer.byteLength(body) <= (this.options.eventOffloadBytes ?? defaults.eventOffloadBytes)) return body;
+    return awsCall(`put a ${Buffer.byteLength(body)}-byte event for ${instanceKey} in s3://${payloads.bucket}`, () =>
+      offloadEvent(payloads, instanceKey, body, shownType(type)),
+    );
+  }
+
   /** Closes the SDK clients' sockets. */
   destroy(): void {
     this.sqs.destroy();
@@ -342,7 +382,7 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
     const { Item } = await awsCall(`read ${instanceKey}`, () =>
       this.dynamodb.send(new GetCommand({ TableName: this.options.tableName, Key: { pk: instanceKey }, ConsistentRead: true })),
     );
-    return Item ? decodeItem(Item as StoredItem) : undefined;
+    return Item ? loadRecord(Item as StoredItem, this.options.payloads) : undefined;
   }
 }
 

@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localCredentials, localRegion } from './defaults.ts';
@@ -15,6 +16,8 @@ export interface LocalClients {
   readonly dynamodb: DynamoDBClient;
   /** What the worker and the sweeper take: plain JS values, `undefined` removed as on AWS. */
   readonly document: DynamoDBDocumentClient;
+  /** S3 on the SQS emulator's port (fauxqs serves both), addressing buckets by path. */
+  readonly s3: S3Client;
   /** Closes their sockets. */
   destroy(): void;
 }
@@ -28,13 +31,16 @@ export function createLocalClients(endpoints: LocalEndpoints): LocalClients {
   const sqs = new SQSClient({ ...common, endpoint: endpoints.sqsEndpoint, useQueueUrlAsEndpoint: false });
   const dynamodb = new DynamoDBClient({ ...common, endpoint: endpoints.dynamodbEndpoint });
   const document = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
+  const s3 = new S3Client({ ...common, endpoint: endpoints.sqsEndpoint, forcePathStyle: true });
   return {
     sqs,
     dynamodb,
     document,
+    s3,
     destroy: () => {
       sqs.destroy();
       dynamodb.destroy();
+      s3.destroy();
     },
   };
 }

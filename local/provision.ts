@@ -16,6 +16,7 @@ import {
   type GlobalSecondaryIndex,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -81,6 +82,20 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedR
     deadLetterQueueArn: deadLetterQueue.arn,
     tableName: names.table,
   };
+}
+
+/**
+ * Creates the payload bucket (fauxqs serves S3 on the SQS port). The local S3 has no lifecycle rules and no
+ * tags: superseded snapshots stay until the stack stops, which in memory is soon enough.
+ */
+export async function provisionBucket(s3: S3Client, name: string = defaultNames.bucket): Promise<string> {
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: name }));
+  } catch (error) {
+    const code = (error as { name?: string }).name;
+    if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') throw error;
+  }
+  return name;
 }
 
 type QueueAttributes = Partial<Record<QueueAttributeName, string>>;

@@ -17,7 +17,9 @@ import { type ApiHandler, createApiHandler } from '../api/handler.ts';
 import { startApiServer } from '../api/server.ts';
 import type { DashboardHandler } from '../dashboard/routes.ts';
 import { SettleClient } from '../client/settle-client.ts';
+import { S3PayloadStore } from '../runtime/aws/s3-payloads.ts';
 import { createWorkerHandler, type AppliedEvent } from '../runtime/aws/worker.ts';
+import type { PayloadStore } from '../runtime/core/payloads.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
 import { configFromEnvironment, environmentVariables, type SettleConfig } from '../runtime/core/config.ts';
 import { maxReceiveCount } from '../runtime/core/resources.ts';
@@ -26,7 +28,7 @@ import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { localRegion, startDynalite, startSqsEmulator, type RunningEmulator } from './emulators.ts';
 import { consoleLogger, type LocalLogger } from './log.ts';
 import { startPoller, type Poller, type PollerOptions, type SqsBatchHandler } from './poller.ts';
-import { localWorkerTimeoutSeconds, provision } from './provision.ts';
+import { localWorkerTimeoutSeconds, provision, provisionBucket } from './provision.ts';
 
 export type { AppliedEvent };
 
@@ -34,6 +36,8 @@ export type { AppliedEvent };
 export interface StackDependencies {
   readonly config: SettleConfig;
   readonly clients: LocalClients;
+  /** The payload bucket on the local S3. */
+  readonly payloads: PayloadStore;
   readonly now: () => number;
   readonly logger: LocalLogger;
   readonly onApplied: ((event: AppliedEvent) => void) | undefined;
@@ -82,11 +86,15 @@ export interface LocalStackOptions {
 }
 
 export interface LocalStack {
-  readonly endpoints: { readonly sqs: string; readonly dynamodb: string };
+  /** S3 is served on the SQS emulator's port. */
+  readonly endpoints: { readonly sqs: string; readonly dynamodb: string; readonly s3: string };
   readonly queueUrl: string;
   readonly queueArn: string;
   readonly deadLetterQueueUrl: string;
   readonly tableName: string;
+  /** The payload bucket: large events, snapshots and dead letters (docs/DESIGN.md, "Large payloads"). */
+  readonly bucketName: string;
+  readonly payloads: PayloadStore;
   readonly config: SettleConfig;
   /** AWS_REGION, AWS_ENDPOINT_URL_SQS / _DYNAMODB and the SETTLE_* variables of this stack. */
   readonly env: Readonly<Record<string, string>>;
@@ -131,12 +139,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const clients = createLocalClients({ sqsEndpoint: sqsEmulator.endpoint, dynamodbEndpoint: dynamodbEmulator.endpoint });
     cleanups.push(() => clients.destroy());
     const resources = await provision({ sqs: clients.sqs, dynamodb: clients.dynamodb, workerTimeoutSeconds });
+    const bucketName = await provisionBucket(clients.s3);
+    // No tags on the local S3 (fauxqs), and no lifecycle rules to act on them.
+    const payloads = new S3PayloadStore(bucketName, { client: clients.s3, tagging: false });
 
     const env: Record<string, string> = {
       AWS_REGION: localRegion,
       AWS_ENDPOINT_URL_SQS: sqsEmulator.endpoint,
       AWS_ENDPOINT_URL_DYNAMODB: dynamodbEmulator.endpoint,
+      AWS_ENDPOINT_URL_S3: sqsEmulator.endpoint,
       [environmentVariables.tableName]: resources.tableName,
+      [environmentVariables.bucketName]: bucketName,
       [environmentVariables.deadLetterQueueUrl]: resources.deadLetterQueueUrl,
       [environmentVariables.queueUrl]: resources.queueUrl,
       [environmentVariables.maxReceiveCount]: String(maxReceiveCount),
@@ -144,7 +157,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const config = configFromEnvironment(env);
     const sweepIntervalMs = options.sweepIntervalMs ?? 1000;
-    const dependencies: StackDependencies = { config, clients, now, logger, onApplied: options.onApplied, sweepIntervalMs };
+    const dependencies: StackDependencies = { config, clients, payloads, now, logger, onApplied: options.onApplied, sweepIntervalMs };
 
     let registry = options.registry;
     let worker: SqsBatchHandler | undefined;
@@ -181,16 +194,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     let stopped: Promise<void> | undefined;
     return {
-      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamodbEmulator.endpoint },
+      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamodbEmulator.endpoint, s3: sqsEmulator.endpoint },
       queueUrl: resources.queueUrl,
       queueArn: resources.queueArn,
       deadLetterQueueUrl: resources.deadLetterQueueUrl,
       tableName: resources.tableName,
+      bucketName,
+      payloads,
       config,
       env,
       clients,
       api,
-      client: (clientRegistry) => stackClient(resources, clients, api, clientRegistry),
+      client: (clientRegistry) => stackClient(resources, clients, payloads, api, clientRegistry),
       useRegistry: (next) => {
         if (options.handler)
           throw new Error('useRegistry works with the default worker only; this stack was started with its own handler.');
@@ -233,10 +248,11 @@ async function startApi(
   const current = registry();
   if (!current) throw new Error('The local HTTP API checks events against the registry: pass `registry` with `apiPort`.');
   const callbackKey = randomBytes(32).toString('base64url');
-  const { config, clients } = dependencies;
+  const { config, clients, payloads } = dependencies;
   const client = stackClient(
     { queueUrl: config.queueUrl ?? '', deadLetterQueueUrl: config.deadLetterQueueUrl, tableName: config.tableName },
     clients,
+    payloads,
     undefined,
     current,
   );
@@ -254,6 +270,7 @@ async function startApi(
 function stackClient<R extends MachineRegistry>(
   resources: { readonly queueUrl: string; readonly deadLetterQueueUrl: string; readonly tableName: string },
   clients: LocalClients,
+  payloads: PayloadStore,
   api: { readonly url: string; readonly callbackKey: string } | undefined,
   registry: R | undefined,
 ): SettleClient<R> {
@@ -263,6 +280,7 @@ function stackClient<R extends MachineRegistry>(
     tableName: resources.tableName,
     sqs: clients.sqs,
     dynamodb: clients.document,
+    payloads,
     ...(api ? { api: { url: api.url, callbackKey: api.callbackKey } } : {}),
     ...(registry ? { registry } : {}),
   });
@@ -287,6 +305,7 @@ function defaultWorker(dependencies: StackDependencies, registry: MachineRegistr
     registry,
     sqs: dependencies.clients.sqs,
     dynamo: dependencies.clients.document,
+    payloads: dependencies.payloads,
     now: dependencies.now,
     onApplied: dependencies.onApplied,
     logger: {

@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { PermanentError, RetryableError, VersionConflictError } from '../core/errors.ts';
-import { decodeItem, encodeItem, type StoredItem } from '../core/item.ts';
+import { encodeRecord, loadRecord, saveRecord, type SnapshotOffload, type StoredItem } from '../core/item.ts';
 import { tableDefinition } from '../core/resources.ts';
 import type { DueInstance, InstanceRecord, InstanceStore } from '../core/store.ts';
 
@@ -13,24 +13,35 @@ export function createDocumentClient(client = new DynamoDBClient({})): DynamoDBD
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
-/** The {@link InstanceStore} on DynamoDB: one item per instance, written whole under a version condition. */
+/**
+ * The {@link InstanceStore} on DynamoDB: one item per instance, written whole under a version condition. With
+ * `offload`, large snapshots go to the payload bucket and the item keeps a pointer (docs/DESIGN.md, "Large payloads").
+ */
 export class DynamoStore implements InstanceStore {
   constructor(
     private readonly tableName: string,
     private readonly client: DynamoDBDocumentClient = createDocumentClient(),
+    private readonly offload?: SnapshotOffload,
   ) {}
 
   async read(pk: string): Promise<InstanceRecord | undefined> {
     const { Item } = await this.call(pk, () =>
       this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true })),
     );
-    return Item ? decodeItem(Item as StoredItem) : undefined;
+    return Item ? loadRecord(Item as StoredItem, this.offload?.payloads) : undefined;
   }
 
-  async write(record: InstanceRecord, expectedVersion: number | undefined): Promise<void> {
-    const item = encodeItem(record);
+  checkFits(record: InstanceRecord): void {
+    encodeRecord(record, this.offload);
+  }
+
+  write(record: InstanceRecord, expectedVersion: number | undefined): Promise<InstanceRecord> {
+    return saveRecord(record, this.offload, (item) => this.put(record.pk, item, expectedVersion));
+  }
+
+  private async put(pk: string, item: StoredItem, expectedVersion: number | undefined): Promise<void> {
     await this.call(
-      record.pk,
+      pk,
       () =>
         this.client.send(
           new PutCommand({
@@ -45,7 +56,7 @@ export class DynamoStore implements InstanceStore {
                 }),
           }),
         ),
-      (error) => new VersionConflictError(record.pk, expectedVersion, error),
+      (error) => new VersionConflictError(pk, expectedVersion, error),
     );
   }
 

@@ -16,10 +16,12 @@ import { configFromEnvironment, type SettleConfig } from '../core/config.ts';
 import type { DeadLetterQueue } from '../core/dead-letters.ts';
 import type { Logger as CoreLogger } from '../core/logger.ts';
 import { processBatch, type AppliedEvent, type WorkerCore } from '../core/process-batch.ts';
+import type { PayloadStore } from '../core/payloads.ts';
 import type { MachineRegistry } from '../core/registry.ts';
 import type { InstanceStore } from '../core/store.ts';
 import { DynamoStore, createDocumentClient } from './dynamo-store.ts';
 import { powertoolsLogger } from './powertools.ts';
+import { S3PayloadStore } from './s3-payloads.ts';
 import { SqsDeadLetterQueue } from './sqs-dead-letters.ts';
 
 export type WorkerContext = Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>;
@@ -38,6 +40,8 @@ export interface WorkerOptions {
   readonly store?: InstanceStore;
   /** @default the SQS queue at `config.deadLetterQueueUrl` */
   readonly deadLetters?: DeadLetterQueue;
+  /** The payload bucket (large events, snapshots, dead letters). @default S3 at `config.bucketName`, none without it */
+  readonly payloads?: PayloadStore;
   /** @default Date.now */
   readonly now?: () => number;
   readonly onApplied?: WorkerCore['onApplied'];
@@ -50,10 +54,13 @@ export interface WorkerOptions {
 
 export function createWorkerHandler(options: WorkerOptions): WorkerHandler {
   const { config, metrics } = options;
+  const payloads = options.payloads ?? (config.bucketName ? new S3PayloadStore(config.bucketName) : undefined);
+  const offload = payloads && { payloads, aboveBytes: config.snapshotOffloadBytes, logger: options.logger };
   const core: WorkerCore = {
     registry: options.registry,
-    store: options.store ?? new DynamoStore(config.tableName, options.dynamo ?? createDocumentClient()),
-    deadLetters: options.deadLetters ?? new SqsDeadLetterQueue(config.deadLetterQueueUrl, options.sqs ?? new SQSClient({})),
+    store: options.store ?? new DynamoStore(config.tableName, options.dynamo ?? createDocumentClient(), offload),
+    deadLetters: options.deadLetters ?? new SqsDeadLetterQueue(config.deadLetterQueueUrl, options.sqs ?? new SQSClient({}), payloads),
+    payloads,
     now: options.now ?? Date.now,
     maxReceiveCount: config.maxReceiveCount,
     wakeShards: config.wakeShards,

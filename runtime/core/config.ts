@@ -13,6 +13,13 @@ export const defaults = {
   eventTimeoutMs: 10_000,
   /** Re-reads after a version conflict before the group is left to SQS to retry. */
   conflictRetries: 2,
+  /**
+   * Snapshots whose gzipped JSON is larger go to the payload bucket, the item keeping a pointer: DynamoDB bills a
+   * write unit per KB on every save, S3 a flat price per object (docs/PERFORMANCE.md, "Large payloads").
+   */
+  snapshotOffloadBytes: 64 * 1024,
+  /** Events larger than this are sent by claim check: the body to the payload bucket, a pointer to the queue. */
+  eventOffloadBytes: 200 * 1024,
 } as const;
 
 /**
@@ -45,6 +52,10 @@ export interface SettleConfig {
    * and DynamoDB bills a write unit per KB: 5 keeps the example items within one unit. @default 20
    */
   readonly historyLimit: number;
+  /** `SETTLE_BUCKET`: the payload bucket; without it large events are refused and snapshots must fit the item. */
+  readonly bucketName: string | undefined;
+  /** `SETTLE_SNAPSHOT_OFFLOAD_BYTES`: snapshots larger than this (gzipped) go to the bucket. @default 65536 */
+  readonly snapshotOffloadBytes: number;
 }
 
 export const environmentVariables = {
@@ -62,6 +73,10 @@ export const environmentVariables = {
   callbackKey: 'SETTLE_CALLBACK_KEY',
   /** The HTTP API's base URL, for links a machine makes with `callbackUrl`. */
   apiUrl: 'SETTLE_API_URL',
+  /** The payload bucket's name: large events, snapshots and dead letters (docs/DESIGN.md, "Large payloads"). */
+  bucketName: 'SETTLE_BUCKET',
+  /** Snapshots whose gzipped JSON is larger than this many bytes go to the payload bucket. */
+  snapshotOffloadBytes: 'SETTLE_SNAPSHOT_OFFLOAD_BYTES',
 } as const;
 
 /** Which function reads the settings: each needs its own queue URL, and only that one. */
@@ -95,6 +110,8 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env, role
     eventTimeoutMs: wholeNumber(environmentVariables.eventTimeoutMs, defaults.eventTimeoutMs, 1),
     wakeShards: wholeNumber(environmentVariables.wakeShards, tableDefinition.wakeShards, 1),
     historyLimit: wholeNumber(environmentVariables.historyLimit, defaults.historyLimit, 0),
+    bucketName: read(environmentVariables.bucketName, false) || undefined,
+    snapshotOffloadBytes: wholeNumber(environmentVariables.snapshotOffloadBytes, defaults.snapshotOffloadBytes, 0),
   };
   if (problems.length > 0) {
     throw new Error(

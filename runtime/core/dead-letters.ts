@@ -15,6 +15,15 @@ export interface DeadLetterQueue {
   send(letter: DeadLetter): Promise<void>;
 }
 
+/** A message's size as SQS counts it against its limit: the body, and each attribute's name, type and value. */
+export function sqsMessageBytes(body: string, attributes: Record<string, { DataType: string; StringValue?: string }>): number {
+  let bytes = Buffer.byteLength(body, 'utf8');
+  for (const [name, { DataType, StringValue }] of Object.entries(attributes)) {
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(DataType) + Buffer.byteLength(StringValue ?? '');
+  }
+  return bytes;
+}
+
 /** SQS message attributes of a dead letter: `settle-error` (the code), `settle-reason`, and where it came from. */
 export function deadLetterMessageAttributes(letter: DeadLetter): Record<string, { DataType: 'String'; StringValue: string }> {
   const text = (value: string) => ({ DataType: 'String' as const, StringValue: value || '-' });

@@ -25,9 +25,18 @@ export type PermanentCode =
   | 'inline-actor'
   | 'undurable-timer'
   | 'snapshot-too-large'
+  | 'payload-refused'
+  | 'payload-missing'
+  | 'payload-corrupt'
   | 'retries-exhausted';
 
-export type RetryableCode = 'version-conflict' | 'settle-timeout' | 'storage-unavailable' | 'dead-letter-unavailable' | 'queue-unavailable';
+export type RetryableCode =
+  | 'version-conflict'
+  | 'settle-timeout'
+  | 'storage-unavailable'
+  | 'payload-store-unavailable'
+  | 'dead-letter-unavailable'
+  | 'queue-unavailable';
 
 export abstract class SettleError extends Error {
   abstract readonly kind: ErrorKind;

@@ -47,14 +47,20 @@ const reservedField = 'settle';
 /** SQS's own limit; a larger body cannot arrive through SQS, but a redrive tool or a test could hand one over. */
 export const maxEventBytes = 262_144;
 
-/** Validates a message body at the boundary: a JSON object with a string `type` that is not reserved. */
-export function parseMessage(body: string, instanceKey: string): ParsedMessage {
+/**
+ * Validates a message body at the boundary: a JSON object with a string `type` that is not reserved, of at most
+ * `maxBytes` (SQS's limit; an event read through a claim check may be larger, see payloads.ts).
+ */
+export function parseMessage(body: string, instanceKey: string, maxBytes: number = maxEventBytes): ParsedMessage {
   const where = `for instance ${instanceKey}`;
   const size = Buffer.byteLength(body, 'utf8');
-  if (size > maxEventBytes) {
+  if (size > maxBytes) {
     throw new PermanentError(
       'event-too-large',
-      `The event ${where} is ${size} bytes, over the ${maxEventBytes}-byte limit. Send a reference (an S3 key, an id) instead of the payload.`,
+      `The event ${where} is ${size} bytes, over the ${maxBytes}-byte limit. Send a reference (an S3 key, an id) instead of the payload` +
+        (maxBytes === maxEventBytes
+          ? ", or send it with `settle send` or SettleClient, which put large events in the stack's payload bucket."
+          : '.'),
       { instanceKey },
     );
   }

@@ -1,8 +1,10 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { PermanentError } from './errors.ts';
+import { PermanentError, VersionConflictError, describeError } from './errors.ts';
 import type { MachineState } from './instance.ts';
 import type { InstanceKey } from './instance-key.ts';
 import { listIndexFields, type ListIndexFields } from './listing.ts';
+import { silentLogger, type Logger } from './logger.ts';
+import { checkObject, type ObjectRef, type PayloadStore, sha256Hex, snapshotObjectKey } from './payloads.ts';
 import type { PersistedSnapshot } from './registry.ts';
 import type { HistoryEntry, InstanceRecord, PendingLetter } from './store.ts';
 import { dueIndexFields } from './timers.ts';
@@ -48,6 +50,7 @@ export function buildRecord(
     letters: context.letters,
     createdAt: stored?.createdAt ?? now,
     updatedAt: now,
+    ...(stored?.snapshotRef ? { snapshotRef: stored.snapshotRef } : {}),
   };
 }
 
@@ -64,12 +67,28 @@ export const compressAboveBytes = 4 * 1024;
 export const maxItemBytes = 390 * 1024;
 
 /**
- * An instance item as stored: the snapshot as a JSON string, or gzipped JSON above {@link compressAboveBytes},
- * and the fields of the list index (derived from the record, never read back into it).
+ * An instance item as stored: the snapshot as a JSON string, gzipped JSON above {@link compressAboveBytes}, or
+ * a pointer to its gzipped JSON in the payload bucket (`snapshotRef`); and the fields of the list index (derived
+ * from the record, never read back into it).
  */
 export interface StoredItem extends Omit<InstanceRecord, 'snapshot'>, Partial<ListIndexFields> {
   readonly snapshot?: string;
   readonly snapshotGz?: Uint8Array;
+}
+
+/** Snapshots to the payload bucket: where, and above how many gzipped bytes. */
+export interface SnapshotOffload {
+  readonly payloads: PayloadStore;
+  /** Snapshots whose gzipped JSON is larger go to the bucket (0: every snapshot above {@link compressAboveBytes}). */
+  readonly aboveBytes: number;
+  /** Told when a superseded object could not be marked: it is then kept, never lost. @default silent */
+  readonly logger?: Logger;
+}
+
+/** An item to write, and the object to put before it when its snapshot goes to the bucket. */
+export interface EncodedItem {
+  readonly item: StoredItem;
+  readonly upload?: { readonly key: string; readonly body: Uint8Array };
 }
 
 /** An estimate of the item's size as DynamoDB counts it, never below it: the item as JSON, binary as raw bytes. */
@@ -78,63 +97,173 @@ export function itemBytes(item: StoredItem): number {
   return Buffer.byteLength(JSON.stringify(rest)) + (snapshotGz?.byteLength ?? 0);
 }
 
+/** Encodes a record for storage, its snapshot inline (see {@link encodeRecord}). */
+export function encodeItem(record: InstanceRecord): StoredItem {
+  return encodeRecord(record).item;
+}
+
 /**
- * Encodes a record for storage. History is what may give way: when the item would be over
+ * Encodes a record for storage. With `offload`, a snapshot whose gzipped JSON is over its `aboveBytes`, or that
+ * would not fit the item, goes to the payload bucket: the item keeps its key, size and hash, and an unchanged
+ * snapshot keeps the object it already has. History is what may give way: when the item would be over
  * {@link maxItemBytes}, the oldest entries are dropped until it fits, so history can never stop an instance
  * from taking its next events. If the item does not fit without any history, the machine's own state is
  * too large: a `snapshot-too-large` error says how large each part is.
  */
-export function encodeItem(record: InstanceRecord): StoredItem {
-  const { snapshot, ...rest } = record;
+export function encodeRecord(record: InstanceRecord, offload?: Pick<SnapshotOffload, 'aboveBytes'>): EncodedItem {
+  const { snapshot, snapshotRef, ...rest } = record;
   const json = JSON.stringify(snapshot);
   const fields = { ...rest, ...listIndexFields(record) };
-  const stored: StoredItem =
-    Buffer.byteLength(json) <= compressAboveBytes ? { ...fields, snapshot: json } : { ...fields, snapshotGz: gzipSync(json) };
+  let encoded: EncodedItem;
+  if (Buffer.byteLength(json) <= compressAboveBytes) encoded = { item: { ...fields, snapshot: json } };
+  else {
+    const gz = gzipSync(json);
+    const inline = { ...fields, snapshotGz: gz };
+    if (!offload || (gz.byteLength <= offload.aboveBytes && itemBytes({ ...inline, history: [] }) <= maxItemBytes)) {
+      encoded = { item: inline };
+    } else {
+      const sha256 = sha256Hex(gz);
+      // An unchanged snapshot (a write that only forgets sent letters, say) keeps its object.
+      if (snapshotRef?.sha256 === sha256) encoded = { item: { ...fields, snapshotRef } };
+      else {
+        const key = snapshotObjectKey(record.pk, record.version);
+        encoded = { item: { ...fields, snapshotRef: { key, bytes: gz.byteLength, sha256 } }, upload: { key, body: gz } };
+      }
+    }
+  }
+  const stored = encoded.item;
   let size = itemBytes(stored);
-  if (size <= maxItemBytes) return stored;
+  if (size <= maxItemBytes) return encoded;
   const history = [...record.history];
   while (history.length > 0 && size > maxItemBytes) {
     const dropped = history.shift();
     size -= Buffer.byteLength(JSON.stringify(dropped)) + 1;
   }
   const trimmed = { ...stored, history };
-  if (history.length > 0 && itemBytes(trimmed) <= maxItemBytes) return trimmed;
+  if (history.length > 0 && itemBytes(trimmed) <= maxItemBytes) return { ...encoded, item: trimmed };
   const bare = { ...stored, history: [] };
-  if (itemBytes(bare) <= maxItemBytes) return bare;
-  throw tooLarge(record, bare);
+  if (itemBytes(bare) <= maxItemBytes) return { ...encoded, item: bare };
+  throw tooLarge(record, bare, offload !== undefined);
 }
 
-export function decodeItem(item: StoredItem): InstanceRecord {
+/**
+ * Writes a record through `commit` (the store's conditional write), its snapshot first to the bucket when it
+ * goes there. The item's write stays the commit point: a write that lost its race deletes the object it put,
+ * nothing else having seen its key, and after a write that took the item to another object the one it pointed
+ * to before is marked superseded, for the lifecycle rule to remove after a day. Returns the record as stored.
+ */
+export async function saveRecord(
+  record: InstanceRecord,
+  offload: SnapshotOffload | undefined,
+  commit: (item: StoredItem) => Promise<void>,
+): Promise<InstanceRecord> {
+  const { item, upload } = encodeRecord(record, offload);
+  if (upload && offload) await offload.payloads.put(upload.key, upload.body);
+  try {
+    await commit(item);
+  } catch (error) {
+    // Only a refused condition proves the item was not written; after any other failure it may have been.
+    if (upload && offload && error instanceof VersionConflictError) await offload.payloads.remove(upload.key).catch(() => undefined);
+    throw error;
+  }
+  const previous = record.snapshotRef;
+  if (offload && previous && previous.key !== item.snapshotRef?.key) {
+    await offload.payloads.supersede(previous.key).catch((error: unknown) =>
+      (offload.logger ?? silentLogger).warn('A superseded snapshot object could not be marked; it is kept', {
+        instanceKey: record.pk,
+        key: previous.key,
+        error: describeError(error),
+      }),
+    );
+  }
+  const { snapshotRef: _previous, ...saved } = record;
+  return item.snapshotRef ? { ...saved, snapshotRef: item.snapshotRef } : saved;
+}
+
+/**
+ * Reads a stored item back into its record, fetching an offloaded snapshot from `payloads`. When that object is
+ * missing or not the one written, the record still reads (its lastSeq, history and letters are sound) but its
+ * `snapshot` throws the reason: the worker dead-letters the instance's events with it, a client's `get` reports it.
+ */
+export async function loadRecord(item: StoredItem, payloads: PayloadStore | undefined): Promise<InstanceRecord> {
+  const ref = item.snapshotRef;
+  if (!ref) return decodeItem(item);
+  let object: Uint8Array | undefined;
+  if (payloads) object = await payloads.get(ref.key);
+  return decodeItem(item, object ?? null);
+}
+
+/**
+ * Decodes a stored item. For an offloaded snapshot pass its object's bytes (`null`: there is none, and the
+ * record's `snapshot` throws why).
+ */
+export function decodeItem(item: StoredItem, snapshotObject?: Uint8Array | null): InstanceRecord {
   // The list index's fields are derived from the record: they are not part of it.
   const { snapshot, snapshotGz, listShard: _shard, listSort: _sort, inStates: _states, ...rest } = item;
-  const json = snapshotGz ? gunzipSync(snapshotGz).toString('utf8') : (snapshot ?? 'null');
-  return {
+  const record: InstanceRecord = {
     ...rest,
-    snapshot: JSON.parse(json) as PersistedSnapshot,
+    snapshot: null as unknown as PersistedSnapshot,
     timers: rest.timers ?? [],
     history: rest.history ?? [],
     letters: rest.letters ?? [],
     tags: rest.tags ?? [],
     states: rest.states ?? [],
   };
+  const ref = rest.snapshotRef;
+  if (!ref) {
+    const json = snapshotGz ? gunzipSync(snapshotGz).toString('utf8') : (snapshot ?? 'null');
+    return { ...record, snapshot: JSON.parse(json) as PersistedSnapshot };
+  }
+  let unreadable: PermanentError | undefined;
+  if (!snapshotObject) unreadable = missingSnapshot(item.pk, ref);
+  else {
+    try {
+      checkObject(ref, snapshotObject, item.pk, 'snapshot');
+    } catch (error) {
+      unreadable = error as PermanentError;
+    }
+  }
+  if (!unreadable)
+    return { ...record, snapshot: JSON.parse(gunzipSync(snapshotObject as Uint8Array).toString('utf8')) as PersistedSnapshot };
+  const reason = unreadable;
+  return Object.defineProperty(record, 'snapshot', {
+    enumerable: true,
+    get(): never {
+      throw reason;
+    },
+  });
 }
 
-function tooLarge(record: InstanceRecord, bare: StoredItem): PermanentError {
+function missingSnapshot(instanceKey: string, ref: ObjectRef): PermanentError {
+  return new PermanentError(
+    'payload-missing',
+    `The snapshot of ${instanceKey} is offloaded to ${ref.key} in the payload bucket, and that object is not there, so the instance ` +
+      'cannot be restored. Restore the object from a backup (it was never marked superseded, so no lifecycle rule removed it), ' +
+      'then redrive the events from the DLQ.',
+    { instanceKey },
+  );
+}
+
+function tooLarge(record: InstanceRecord, bare: StoredItem, offloading: boolean): PermanentError {
   const snapshotBytes = bare.snapshotGz?.byteLength ?? Buffer.byteLength(bare.snapshot ?? '');
   const timersBytes = Buffer.byteLength(JSON.stringify(record.timers));
   const lettersBytes = Buffer.byteLength(JSON.stringify(record.letters));
   // The largest part is the cause; on a tie the snapshot, then the timers.
-  const part =
-    lettersBytes > snapshotBytes && lettersBytes > timersBytes
-      ? `its undelivered dead letters take ${lettersBytes} bytes (the dead-letter queue has refused them; each is sent when its record comes back)`
-      : timersBytes > snapshotBytes
-        ? `its pending timers take ${timersBytes} bytes (a delayed event carries a large payload)`
-        : `its snapshot takes ${snapshotBytes} bytes${bare.snapshotGz ? ' gzipped' : ''} (context, children)`;
+  const lettersCause = lettersBytes > snapshotBytes && lettersBytes > timersBytes;
+  const snapshotCause = !lettersCause && timersBytes <= snapshotBytes;
+  const part = lettersCause
+    ? `its undelivered dead letters take ${lettersBytes} bytes (the dead-letter queue has refused them; each is sent when its record comes back)`
+    : snapshotCause
+      ? `its snapshot takes ${snapshotBytes} bytes${bare.snapshotGz ? ' gzipped' : ''} (context, children)`
+      : `its pending timers take ${timersBytes} bytes (a delayed event carries a large payload)`;
   return new PermanentError(
     'snapshot-too-large',
     `Instance ${record.pk} would be ${itemBytes(bare)} bytes without any history, over the ${maxItemBytes}-byte item limit: ` +
       `${part}; timers ${timersBytes} bytes, undelivered dead letters ${lettersBytes} bytes. ` +
-      "Keep large data out of the machine's context and events: store it elsewhere and keep a reference.",
+      "Keep large data out of the machine's context and events: store it elsewhere and keep a reference" +
+      (snapshotCause && !offloading
+        ? ', or give the worker a payload bucket (SETTLE_BUCKET; the CDK construct does) so that large snapshots go to S3.'
+        : '.'),
     { instanceKey: record.pk },
   );
 }

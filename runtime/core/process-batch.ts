@@ -2,13 +2,14 @@ import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { defaults } from './config.ts';
 import type { DeadLetter, DeadLetterQueue } from './dead-letters.ts';
 import { PermanentError, RetryableError, VersionConflictError, describeError, isPermanent } from './errors.ts';
-import { parseMessage, shownType } from './event.ts';
+import { maxEventBytes, parseMessage, shownType } from './event.ts';
 import { inboundOf, type InboundRecord } from './inbound.ts';
 import { buildRecord, encodeItem } from './item.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { forgetSentLetters, letterOf, pendingLetterOf, pendingLetters, resends, sendLetters } from './outbox.ts';
 import { InstanceSession, type Applied, type MachineState } from './instance.ts';
 import { parseInstanceKey, type InstanceKey } from './instance-key.ts';
+import { maxOffloadedEventBytes, resolveBody, type PayloadStore } from './payloads.ts';
 import { checkEventSchema, definitionOf, type MachineDefinition, type MachineRegistry } from './registry.ts';
 import type { HistoryEntry, InstanceRecord, InstanceStore, PendingLetter } from './store.ts';
 
@@ -30,6 +31,8 @@ export interface WorkerCore {
   /** Must equal the queue's redrive `maxReceiveCount`: on the last receive a retryable failure is dead-lettered with its reason. */
   readonly maxReceiveCount: number;
   readonly wakeShards: number;
+  /** The payload bucket, where claim-checked events are read from (docs/DESIGN.md, "Large payloads"). @default none: pointers are refused */
+  readonly payloads?: PayloadStore;
   /** How many handled events each instance keeps in `history` (0: none). @default defaults.historyLimit */
   readonly historyLimit?: number;
   /** The most one event may take to settle, within the batch's own budget. @default defaults.eventTimeoutMs */
@@ -186,7 +189,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
       key,
       stored,
       now: core.now,
-      acceptState: careful ? (state) => encodeItem(recordOf(state, '0')) : undefined,
+      acceptState: careful ? (state) => checkFits(core.store, recordOf(state, '0')) : undefined,
     });
   } catch (error) {
     if (!isPermanent(error)) throw error;
@@ -201,7 +204,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
       const at = new Date(core.now()).toISOString();
       try {
         if (!session) throw unopenable;
-        const result = await applyRecord(session, definition, key, record, budget());
+        const result = await applyRecord(session, definition, key, record, core.payloads, budget());
         if (result) {
           history.push({ seq: record.sequenceNumber, type: result.eventType, outcome: result.outcome, at, ...redriven(record) });
           recorded = record;
@@ -243,8 +246,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
     // Saved when something was recorded: an applied, ignored or dead-lettered event. A wake-up that found
     // nothing due records nothing: alone it causes no write, and a redelivery of it may deliver what is due by then.
     if (recorded && state) {
-      written = recordOf(state, recorded.sequenceNumber);
-      await core.store.write(written, stored?.version);
+      written = await core.store.write(recordOf(state, recorded.sequenceNumber), stored?.version);
     }
   } finally {
     session?.stop();
@@ -305,9 +307,11 @@ async function applyRecord(
   definition: MachineDefinition,
   key: InstanceKey,
   record: InboundRecord,
+  payloads: PayloadStore | undefined,
   budgetMs: number,
 ): Promise<Applied | undefined> {
-  const message = parseMessage(record.body, key.key);
+  const { body, offloaded } = await resolveBody(record.body, key.key, payloads);
+  const message = parseMessage(body, key.key, offloaded ? maxOffloadedEventBytes : maxEventBytes);
   if (message.kind === 'wake') {
     // A wake-up that finds nothing due (a repeat, a stale or a forged one) is not an event of the instance:
     // nothing is recorded for it.
@@ -317,6 +321,12 @@ async function applyRecord(
   checkEventSchema(definition, key, message.event);
   const { sequenceNumber } = record;
   return session.apply(message.event, { instanceKey: key.key, sequenceNumber, idempotencyKey: `${key.key}#${sequenceNumber}` }, budgetMs);
+}
+
+/** The size rule of the store the group is saved to: its own when it has one, the inline item's otherwise. */
+function checkFits(store: InstanceStore, record: InstanceRecord): void {
+  if (store.checkFits) store.checkFits(record);
+  else encodeItem(record);
 }
 
 function invalidSequenceNumber(record: InboundRecord, key: InstanceKey): PermanentError {

@@ -11,6 +11,7 @@ export const defaultNames = {
   queue: 'settle-events.fifo',
   deadLetterQueue: 'settle-events-dlq.fifo',
   table: 'settle-instances',
+  bucket: 'settle-payloads',
 } as const;
 
 /** Default worker timeout; the queue's visibility timeout is derived from it. */
@@ -101,6 +102,32 @@ export const tableDefinition = {
   },
 } as const;
 
+/**
+ * The payload bucket (docs/DESIGN.md, "Large payloads"): events too large for SQS, snapshots too large for an
+ * item, and dead letters too large for the DLQ, each under its own prefix. Keys name the instance as
+ * `<machine>/<encodeURIComponent(instanceId)>` (see payloadSegment).
+ */
+export const payloadBucketDefinition = {
+  /** An event sent by a claim check: `events/<instance>/<sha256 of the body>`; a dead letter's own body: `…/letter-<hash>`. */
+  eventsPrefix: 'events/',
+  /** An offloaded snapshot: `snapshots/<instance>/v<item version>-<random id>.json.gz`, so racing writers never share a key. */
+  snapshotsPrefix: 'snapshots/',
+  /**
+   * Event objects expire after this many days: longer than an event can wait in the events queue (4 days), then
+   * in the DLQ (14), then back in the queue after an SQS redrive (4). `settle dlq redrive` writes a fresh object.
+   */
+  eventsExpireAfterDays: 30,
+  /** The tag the worker puts on a snapshot object once no item points to it any more; the lifecycle rule keys on it. */
+  supersededTag: { key: 'settle-superseded', value: 'true' },
+  /**
+   * A superseded snapshot object is removed this many days after it was tagged: every reader of the item that
+   * pointed to it (a worker that lost a race, a client's `get`) has long finished by then.
+   */
+  supersededExpireAfterDays: 1,
+  /** Unfinished multipart uploads are aborted after this many days. */
+  abortIncompleteUploadAfterDays: 1,
+} as const;
+
 /** Message attributes the worker sets on a record it moves to the DLQ. */
 export const deadLetterAttributes = {
   error: 'settle-error',
@@ -142,6 +169,8 @@ export interface StackOutputKeys {
   readonly apiUrl: string;
   /** The ARN of the Secrets Manager secret whose value signs callback links. Only a service with its API outputs it. */
   readonly callbackSecretArn: string;
+  /** The payload bucket's name: where large events, snapshots and dead letters go. */
+  readonly bucketName: string;
 }
 
 /**
@@ -159,5 +188,6 @@ export function stackOutputKeys(prefix: string = defaultOutputPrefix): StackOutp
     region: `${prefix}Region`,
     apiUrl: `${prefix}ApiUrl`,
     callbackSecretArn: `${prefix}CallbackSecretArn`,
+    bucketName: `${prefix}BucketName`,
   };
 }

@@ -1,4 +1,5 @@
 import type { PermanentCode } from './errors.ts';
+import type { ObjectRef } from './payloads.ts';
 import type { MachineState } from './instance.ts';
 import type { Outcome } from './settled.ts';
 
@@ -54,6 +55,11 @@ export interface InstanceRecord extends MachineState {
   readonly letters: readonly PendingLetter[];
   readonly createdAt: string;
   readonly updatedAt: string;
+  /**
+   * The payload-bucket object holding the stored item's snapshot, when it is offloaded (docs/DESIGN.md, "Large
+   * payloads"): set when read. A write compares its snapshot's hash with it, to keep the object or replace it.
+   */
+  readonly snapshotRef?: ObjectRef;
 }
 
 /** An instance with a timer due, as found in the due index. */
@@ -71,9 +77,12 @@ export interface InstanceStore {
   read(pk: string): Promise<InstanceRecord | undefined>;
   /**
    * Writes the whole record if the stored version is still `expectedVersion` (`undefined`: the instance must
-   * not exist yet). Throws `VersionConflictError` otherwise; never overwrites a newer write.
+   * not exist yet). Throws `VersionConflictError` otherwise; never overwrites a newer write. Returns the record
+   * as stored (its `snapshotRef` is where the snapshot went).
    */
-  write(record: InstanceRecord, expectedVersion: number | undefined): Promise<void>;
+  write(record: InstanceRecord, expectedVersion: number | undefined): Promise<InstanceRecord>;
+  /** Throws the `snapshot-too-large` error {@link write} would, without writing. @default the inline rule, encodeItem */
+  checkFits?(record: InstanceRecord): void;
   /** Up to `limit` instances in one due-index shard whose earliest timer is due at `now` or before, earliest first. */
   findDue(shard: string, now: number, limit: number): Promise<DueInstance[]>;
 }

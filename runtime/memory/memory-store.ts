@@ -1,5 +1,5 @@
 import { VersionConflictError } from '../core/errors.ts';
-import { decodeItem, encodeItem, type StoredItem } from '../core/item.ts';
+import { decodeItem, encodeRecord, loadRecord, saveRecord, type SnapshotOffload, type StoredItem } from '../core/item.ts';
 import type { DueInstance, InstanceRecord, InstanceStore } from '../core/store.ts';
 
 /**
@@ -21,19 +21,27 @@ export class MemoryStore implements InstanceStore {
   /** Calls made, by kind: tests assert the worker's 1 read + 1 write per group per batch. */
   readonly calls = { read: 0, write: 0, findDue: 0 };
 
+  /** @param offload large snapshots to a payload store, as DynamoStore does. */
+  constructor(private readonly offload?: SnapshotOffload) {}
+
   async read(pk: string): Promise<InstanceRecord | undefined> {
     this.calls.read += 1;
     const item = this.items.get(pk);
-    return item && decode(item);
+    return item && decode(item, this.offload);
   }
 
-  async write(record: InstanceRecord, expectedVersion: number | undefined): Promise<void> {
+  checkFits(record: InstanceRecord): void {
+    encodeRecord(record, this.offload);
+  }
+
+  write(record: InstanceRecord, expectedVersion: number | undefined): Promise<InstanceRecord> {
     this.calls.write += 1;
-    const current = this.items.get(record.pk);
-    if (current?.version !== expectedVersion) throw new VersionConflictError(record.pk, expectedVersion);
-    const { snapshotGz, ...item } = encodeItem(record);
-    const due = record.wakeAt === undefined ? undefined : { pk: record.pk, wakeAt: record.wakeAt };
-    this.items.set(record.pk, { version: record.version, due, shard: record.wakeShard, json: JSON.stringify(item), gz: snapshotGz });
+    return saveRecord(record, this.offload, async ({ snapshotGz, ...item }) => {
+      const current = this.items.get(record.pk);
+      if (current?.version !== expectedVersion) throw new VersionConflictError(record.pk, expectedVersion);
+      const due = record.wakeAt === undefined ? undefined : { pk: record.pk, wakeAt: record.wakeAt };
+      this.items.set(record.pk, { version: record.version, due, shard: record.wakeShard, json: JSON.stringify(item), gz: snapshotGz });
+    });
   }
 
   async findDue(shard: string, now: number, limit: number): Promise<DueInstance[]> {
@@ -45,13 +53,20 @@ export class MemoryStore implements InstanceStore {
     return due.sort((a, b) => a.wakeAt - b.wakeAt).slice(0, limit);
   }
 
-  /** Every stored record (copies), for assertions. */
+  /** Every stored record (copies), for assertions. An offloaded snapshot is not fetched: read() it. */
   all(): InstanceRecord[] {
-    return [...this.items.values()].map(decode);
+    return [...this.items.values()].map((item) => decodeItem(storedItem(item)));
   }
 }
 
-function decode(item: { readonly json: string; readonly gz: Uint8Array | undefined }): InstanceRecord {
+function storedItem(item: { readonly json: string; readonly gz: Uint8Array | undefined }): StoredItem {
   const stored = JSON.parse(item.json) as StoredItem;
-  return decodeItem(item.gz ? { ...stored, snapshotGz: item.gz } : stored);
+  return item.gz ? { ...stored, snapshotGz: item.gz } : stored;
+}
+
+function decode(
+  item: { readonly json: string; readonly gz: Uint8Array | undefined },
+  offload: SnapshotOffload | undefined,
+): Promise<InstanceRecord> {
+  return loadRecord(storedItem(item), offload?.payloads);
 }

@@ -26,7 +26,7 @@ import type { DeadLetterQueue } from '../../runtime/core/dead-letters.ts';
 import { SqsDeadLetterQueue } from '../../runtime/aws/sqs-dead-letters.ts';
 import { DynamoStore, createDocumentClient } from '../../runtime/aws/dynamo-store.ts';
 import { VersionConflictError } from '../../runtime/core/errors.ts';
-import type { InstanceStore } from '../../runtime/core/store.ts';
+import type { InstanceRecord, InstanceStore } from '../../runtime/core/store.ts';
 import { startPoller } from '../../local/poller.ts';
 import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import type { ChildReport, KillPoint } from './faults.ts';
@@ -109,13 +109,15 @@ const store: InstanceStore = {
   },
   write: async (record, expectedVersion) => {
     hook('before-write');
+    let saved: InstanceRecord;
     try {
-      await realStore.write(record, expectedVersion);
+      saved = await realStore.write(record, expectedVersion);
     } catch (error) {
       if (error instanceof VersionConflictError) report({ t: 'conflict' });
       throw error;
     }
     hook('after-write');
+    return saved;
   },
   findDue: (shard, now, limit) => realStore.findDue(shard, now, limit),
 };

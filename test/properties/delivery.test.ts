@@ -23,7 +23,7 @@ import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
 import { RetryableError, VersionConflictError, type PermanentCode } from '../../runtime/core/errors.ts';
 import { MemoryStore } from '../../runtime/memory/memory-store.ts';
 import { processBatch, type AppliedEvent, type WorkerCore } from '../../runtime/core/process-batch.ts';
-import type { InstanceStore } from '../../runtime/core/store.ts';
+import type { InstanceRecord, InstanceStore } from '../../runtime/core/store.ts';
 import { SimulatedFifoQueue } from './fifo.ts';
 import { createPropertyRegistry, json, ReferenceInstance, type MachineName, type StallSwitch } from './reference.ts';
 
@@ -221,8 +221,9 @@ function storeFor(store: MemoryStore, exercised: Exercised, fault?: StoreFault):
         }
         throw new SimulatedCrash(`crash at write ${index} of ${record.pk}`);
       }
+      let saved: InstanceRecord;
       try {
-        await store.write(record, expected);
+        saved = await store.write(record, expected);
       } catch (error) {
         if (error instanceof VersionConflictError) exercised.conflicts += 1;
         throw error;
@@ -233,6 +234,7 @@ function storeFor(store: MemoryStore, exercised: Exercised, fault?: StoreFault):
           instanceKey: record.pk,
         });
       }
+      return saved;
     },
   };
 }

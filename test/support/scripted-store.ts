@@ -23,9 +23,10 @@ export function scriptedStore(
       calls.write += 1;
       const error = script.write?.(calls.write, record);
       if (error) throw error;
-      await inner.write(record, expected);
+      const saved = await inner.write(record, expected);
       const lost = script.lands?.(calls.write, record);
       if (lost) throw lost;
+      return saved;
     },
     findDue: (shard, now, limit) => inner.findDue(shard, now, limit),
   };

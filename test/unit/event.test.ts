@@ -39,7 +39,7 @@ describe('parseMessage', () => {
     expect(error.code).toBe('event-too-large');
     expect(error.instanceKey).toBe(key);
     expect(error.message).toBe(
-      `The event for instance ${key} is 262145 bytes, over the 262144-byte limit. Send a reference (an S3 key, an id) instead of the payload.`,
+      `The event for instance ${key} is 262145 bytes, over the 262144-byte limit. Send a reference (an S3 key, an id) instead of the payload, or send it with \`settle send\` or SettleClient, which put large events in the stack's payload bucket.`,
     );
   });
 

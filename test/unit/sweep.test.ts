@@ -15,7 +15,7 @@ function dueIndex(due: Record<string, DueInstance[]>) {
   const queries: { shard: string; now: number; limit: number }[] = [];
   const store: InstanceStore = {
     read: async () => undefined,
-    write: async () => undefined,
+    write: async (record) => record,
     findDue: async (shard, now, limit) => {
       queries.push({ shard, now, limit });
       return (due[shard] ?? []).filter((instance) => instance.wakeAt <= now).slice(0, limit);
