@@ -4,7 +4,8 @@ import { SettleStack } from './settle-stack.ts';
 
 /**
  * The CDK app: `npx cdk synth | deploy | destroy`.
- * `-c destroyOnRemoval=true` makes the table, the log groups and the callback secret go with the stack (dev, LocalStack).
+ * `-c destroyOnRemoval=true` makes the table, the buckets, the log groups and the callback secret go with the stack (dev,
+ * LocalStack); CloudFormation deletes a bucket only once it is empty.
  */
 const app = new App();
 const destroyOnRemoval = String(app.node.tryGetContext('destroyOnRemoval') ?? 'false') === 'true';

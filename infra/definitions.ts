@@ -7,12 +7,26 @@ import {
   TableEncryption,
   type TableProps,
 } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  BlockPublicAccess,
+  BucketEncryption,
+  type BucketProps,
+  type IBucket,
+  type LifecycleRule,
+  ObjectOwnership,
+} from 'aws-cdk-lib/aws-s3';
 import { DeduplicationScope, FifoThroughputLimit, type IQueue, QueueEncryption, type QueueProps } from 'aws-cdk-lib/aws-sqs';
-import { deadLetterQueueDefinition, eventQueueDefinition, type QueueDefinition, tableDefinition } from '../runtime/core/resources.ts';
+import {
+  deadLetterQueueDefinition,
+  eventQueueDefinition,
+  payloadBucketDefinition,
+  type QueueDefinition,
+  tableDefinition,
+} from '../runtime/core/resources.ts';
 
 /**
  * Translates the shared plain-data definitions (`runtime/core/resources.ts`) into CDK props.
- * Every queue and table attribute comes from there, so the local stack and AWS cannot drift;
+ * Every queue, table and payload bucket attribute comes from there, so the local stack and AWS cannot drift;
  * the lookup tables below make the compiler reject a definition value CDK cannot express.
  */
 
@@ -120,4 +134,71 @@ export function dueIndexProps(): GlobalSecondaryIndexProps {
  */
 export function listIndexProps(): GlobalSecondaryIndexProps {
   return indexProps(tableDefinition.listIndex);
+}
+
+/*
+ * Both buckets, the payload bucket and its access-log bucket: private (every public access block on, the ACLs
+ * disabled so that the bucket owner owns every object), reachable over TLS 1.2 or later only, and encrypted at rest
+ * with S3-managed keys (SSE-S3), like the queues' SQS-managed SSE: no key to grant to the functions, the CLI or a
+ * user's own services, and no KMS request per object. SSE-S3 is also the only default encryption an access-log
+ * destination may have. Not versioned: every object is written once under a key of its own (a content hash or a
+ * random id) and never overwritten, and on a versioned bucket an expired or deleted object would linger as a
+ * noncurrent version the lifecycle rules below do not remove.
+ */
+const privateBucketProps = {
+  blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+  objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+  encryption: BucketEncryption.S3_MANAGED,
+  enforceSSL: true,
+  minimumTLSVersion: 1.2,
+  versioned: false,
+} as const satisfies BucketProps;
+
+/**
+ * The payload bucket's lifecycle, from the shared definition: event objects (claim checks and large dead letters)
+ * expire; a snapshot object expires only once the worker has tagged it superseded; unfinished multipart uploads are
+ * aborted. No rule expires an untagged snapshot: it may be the live snapshot of an instance that waits for months.
+ */
+export function payloadLifecycleRules(): LifecycleRule[] {
+  const { eventsPrefix, snapshotsPrefix, supersededTag } = payloadBucketDefinition;
+  return [
+    {
+      id: 'ExpireEvents',
+      prefix: eventsPrefix,
+      expiration: Duration.days(payloadBucketDefinition.eventsExpireAfterDays),
+    },
+    {
+      id: 'ExpireSupersededSnapshots',
+      prefix: snapshotsPrefix,
+      tagFilters: { [supersededTag.key]: supersededTag.value },
+      expiration: Duration.days(payloadBucketDefinition.supersededExpireAfterDays),
+    },
+    {
+      // Expires nothing: a multipart upload that was never completed is no object yet.
+      id: 'AbortIncompleteUploads',
+      abortIncompleteMultipartUploadAfter: Duration.days(payloadBucketDefinition.abortIncompleteUploadAfterDays),
+    },
+  ];
+}
+
+/** The payload bucket: private, TLS only, SSE-S3, its lifecycle rules, server access logs to `accessLogs`. */
+export function payloadBucketProps(removalPolicy: RemovalPolicy, accessLogs: IBucket): BucketProps {
+  return {
+    ...privateBucketProps,
+    lifecycleRules: payloadLifecycleRules(),
+    serverAccessLogsBucket: accessLogs,
+    removalPolicy,
+  };
+}
+
+/** How long the payload bucket's server access logs are kept. */
+export const accessLogRetentionDays = 90;
+
+/** The access-log bucket: private, TLS only, SSE-S3, every log object expired after {@link accessLogRetentionDays}. */
+export function accessLogBucketProps(removalPolicy: RemovalPolicy): BucketProps {
+  return {
+    ...privateBucketProps,
+    lifecycleRules: [{ id: 'ExpireAccessLogs', expiration: Duration.days(accessLogRetentionDays) }],
+    removalPolicy,
+  };
 }

@@ -1,6 +1,6 @@
 /**
- * `settle/cdk`: the SettleService construct — the events queue and its DLQ, the instance table, the worker
- * and the sweeper, the HTTP API with its function and the callback signing key, alarms — for your own CDK app.
+ * `settle/cdk`: the SettleService construct — the events queue and its DLQ, the instance table, the payload bucket,
+ * the worker and the sweeper, the HTTP API with its function and the callback signing key, alarms — for your own CDK app.
  *
  * @example
  * const settle = new SettleService(this, 'Settle', { workerEntry: 'src/worker.ts' });

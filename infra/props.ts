@@ -89,9 +89,11 @@ export interface SettleServiceProps {
   readonly tracing?: boolean;
 
   /**
-   * What CloudFormation does with the instance table (and the log groups and the callback secret) when the stack is
-   * deleted or they are replaced. Keep RETAIN for anything holding real instances; DESTROY suits
-   * dev and LocalStack stacks. SNAPSHOT is not supported by DynamoDB.
+   * What CloudFormation does with the instance table (and the payload bucket, its access-log bucket, the log groups
+   * and the callback secret) when the stack is deleted or they are replaced. Keep RETAIN for anything holding real
+   * instances; DESTROY suits dev and LocalStack stacks. SNAPSHOT is not supported by DynamoDB. CloudFormation deletes
+   * only an empty bucket: under DESTROY, empty both buckets before deleting the stack (the construct adds no
+   * auto-delete function).
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
@@ -123,8 +125,16 @@ export interface SettleServiceProps {
   readonly sweeperEntry?: string;
 
   /**
+   * Snapshots whose gzipped JSON is larger than this many bytes go to the payload bucket, the item keeping a pointer
+   * (`SETTLE_SNAPSHOT_OFFLOAD_BYTES`, set on the worker only when given). A whole number, 0 or more: 0 offloads every
+   * snapshot. A snapshot that stays in the item must still fit DynamoDB's 400 KB item with the rest of the instance.
+   * @default the runtime's `defaults.snapshotOffloadBytes` (runtime/core/config.ts)
+   */
+  readonly snapshotOffloadBytes?: number;
+
+  /**
    * The prefix of the stack outputs the construct adds: `<prefix>QueueUrl`, `<prefix>DeadLetterQueueUrl`,
-   * `<prefix>TableName`, `<prefix>Region`, and with the API `<prefix>ApiUrl` and `<prefix>CallbackSecretArn` (`stackOutputKeys` in `runtime/core/resources.ts`, which the `settle`
+   * `<prefix>TableName`, `<prefix>Region`, `<prefix>BucketName`, and with the API `<prefix>ApiUrl` and `<prefix>CallbackSecretArn` (`stackOutputKeys` in `runtime/core/resources.ts`, which the `settle`
    * CLI reads). Give each service its own when two live in one stack. Letters and digits only.
    * @default 'Settle'
    */
@@ -150,6 +160,8 @@ export interface ResolvedSettleServiceProps {
   readonly tracing: boolean;
   readonly removalPolicy: RemovalPolicy;
   readonly oldestEventAgeAlarmThresholdSeconds: number;
+  /** Undefined: the worker gets no `SETTLE_SNAPSHOT_OFFLOAD_BYTES` and uses the runtime's default. */
+  readonly snapshotOffloadBytes: number | undefined;
   /** Exactly one of the two: the construct writes an entry over `registry`. */
   readonly worker: { readonly entry: string } | { readonly registry: string };
   readonly sweeperEntry: string;
@@ -186,7 +198,7 @@ export const defaults = {
   sweeperEntry: packageFile('functions/sweeper'),
   outputPrefix: defaultOutputPrefix,
   api: { throttle: { rateLimit: 50, burstLimit: 100 } },
-} as const satisfies Required<Omit<SettleServiceProps, 'eventTimeout' | 'workerEntry' | 'registry'>>; // eventTimeout: derived from workerTimeout
+} as const satisfies Required<Omit<SettleServiceProps, 'eventTimeout' | 'workerEntry' | 'registry' | 'snapshotOffloadBytes'>>; // eventTimeout: derived from workerTimeout; snapshotOffloadBytes: the runtime's default
 
 const supportedRemovalPolicies: readonly RemovalPolicy[] = [
   RemovalPolicy.RETAIN,
@@ -272,6 +284,11 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
     );
   }
 
+  const snapshotOffloadBytes = props.snapshotOffloadBytes;
+  if (snapshotOffloadBytes !== undefined && !(Number.isSafeInteger(snapshotOffloadBytes) && snapshotOffloadBytes >= 0)) {
+    problems.push(`snapshotOffloadBytes must be a whole number of bytes, 0 or more, got ${String(snapshotOffloadBytes)}`);
+  }
+
   const sweeperEntry = props.sweeperEntry ?? defaults.sweeperEntry;
   const entries: [string, string][] = [['sweeperEntry', sweeperEntry]];
   let worker: ResolvedSettleServiceProps['worker'] | undefined;
@@ -315,6 +332,7 @@ export function resolveProps(props: SettleServiceProps = {}): ResolvedSettleServ
     tracing: props.tracing ?? defaults.tracing,
     removalPolicy,
     oldestEventAgeAlarmThresholdSeconds,
+    snapshotOffloadBytes,
     worker: worker as ResolvedSettleServiceProps['worker'],
     sweeperEntry,
     outputPrefix,

@@ -25,12 +25,22 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { environmentVariables } from '../runtime/core/config.ts';
-import { maxReceiveCount, stackOutputKeys, tableDefinition } from '../runtime/core/resources.ts';
+import { maxReceiveCount, payloadBucketDefinition, stackOutputKeys, tableDefinition } from '../runtime/core/resources.ts';
 import { bundleEnvironment, lambdaArchitecture, lambdaRuntime, workerBundling } from './bundling.ts';
-import { deadLetterQueueProps, dueIndexProps, eventQueueProps, listIndexProps, tableProps } from './definitions.ts';
+import {
+  accessLogBucketProps,
+  deadLetterQueueProps,
+  dueIndexProps,
+  eventQueueProps,
+  listIndexProps,
+  payloadBucketProps,
+  tableProps,
+} from './definitions.ts';
 import {
   packageFile,
   type ResolvedSettleApiProps,
@@ -56,8 +66,32 @@ export const workerTableActions = ['dynamodb:GetItem', 'dynamodb:PutItem'] as co
 export const sweeperIndexActions = ['dynamodb:Query'] as const;
 
 /**
+ * What one principal may do in the payload bucket (docs/DESIGN.md, "Large payloads"): actions on the objects under
+ * `events/*`, on those under `snapshots/*`, and on the bucket itself. `s3:ListBucket` is granted for the prefixes
+ * whose objects the principal reads and no other (an `s3:prefix` condition): S3 checks it to answer a read of a
+ * missing key with 404 rather than 403, and sets `s3:prefix` to the key it was asked for.
+ */
+export interface BucketActions {
+  readonly eventObjects: readonly string[];
+  readonly snapshotObjects: readonly string[];
+  readonly bucket: readonly string[];
+}
+
+/**
+ * The worker's payload-bucket actions: it reads a claim-checked event and puts the body of a dead letter too large
+ * for the DLQ (`events/*`); it reads and writes offloaded snapshots, tags one superseded once no item points to it,
+ * and deletes the object of a write that lost its race, which nothing ever pointed to (`snapshots/*`).
+ */
+export const workerBucketActions = {
+  eventObjects: ['s3:GetObject', 's3:PutObject'],
+  snapshotObjects: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject'],
+  bucket: ['s3:ListBucket'],
+} as const satisfies BucketActions;
+
+/**
  * What the `settle` CLI and `SettleClient` do with a user's credentials ({@link SettleService.grantClient}):
- * send events, read an instance, list instances through the list index, and read, drop or redrive dead letters.
+ * send events (a large one through the payload bucket), read an instance (an offloaded snapshot from the bucket),
+ * list instances through the list index, and read, drop or redrive dead letters (an offloaded body from the bucket).
  */
 export const clientActions = {
   queue: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
@@ -68,18 +102,29 @@ export const clientActions = {
   stack: ['cloudformation:DescribeStacks'],
   /** The callback signing key: the client makes callback links too. Only when the service has its API. */
   callbackSecret: ['secretsmanager:GetSecretValue'],
-} as const;
+  /** A large event goes to the payload bucket by claim check; `settle dlq redrive` reads an offloaded letter's body. */
+  eventObjects: ['s3:PutObject', 's3:GetObject'],
+  /** `get` reads an instance whose snapshot is offloaded. */
+  snapshotObjects: ['s3:GetObject'],
+  /** For the prefixes it reads ({@link BucketActions}). */
+  bucket: ['s3:ListBucket'],
+} as const satisfies Record<string, readonly string[]> & BucketActions;
 
 /**
- * What the API function does, each the least it needs: send events to the queue, read an instance (and poll it
- * for `?wait=`), list instances through the list index, and read the callback signing key.
+ * What the API function does, each the least it needs: send events to the queue (a large one by claim check, its
+ * body put in the payload bucket), read an instance (and poll it for `?wait=`; an offloaded snapshot from the
+ * bucket), list instances through the list index, and read the callback signing key.
  */
 export const apiActions = {
   queue: ['sqs:SendMessage'],
   table: ['dynamodb:GetItem'],
   listIndex: ['dynamodb:Query'],
   callbackSecret: ['secretsmanager:GetSecretValue'],
-} as const;
+  eventObjects: ['s3:PutObject'],
+  snapshotObjects: ['s3:GetObject'],
+  /** For the snapshots it reads ({@link BucketActions}). */
+  bucket: ['s3:ListBucket'],
+} as const satisfies Record<string, readonly string[]> & BucketActions;
 
 /** The worker reads the callback signing key, so that a machine's actors can make callback links. */
 export const workerSecretActions = ['secretsmanager:GetSecretValue'] as const;
@@ -114,10 +159,12 @@ export const apiMemorySize = 512;
 export const callbackKeyLength = 64;
 
 /**
- * Settle on AWS: the FIFO events queue and its DLQ, the instance table with its due index, the
- * worker that runs machines until they settle, the sweeper that wakes instances whose timers are
- * due, the HTTP API (IAM- or JWT-authorised instance routes, token-authorised callback links) with its
- * function and signing key, and the alarms that say when events stop flowing.
+ * Settle on AWS: the FIFO events queue and its DLQ, the instance table with its due index, the payload
+ * bucket (events too large for SQS, snapshots too large for an item, dead letters too large for the DLQ;
+ * private, TLS only, SSE-S3, with lifecycle rules and its own access-log bucket), the worker that runs
+ * machines until they settle, the sweeper that wakes instances whose timers are due, the HTTP API (IAM- or
+ * JWT-authorised instance routes, token-authorised callback links) with its function and signing key, and
+ * the alarms that say when events stop flowing.
  *
  * @example
  * const settle = new SettleService(stack, 'Settle', { registry: 'src/machines.ts', maxConcurrency: 20 });
@@ -131,6 +178,14 @@ export class SettleService extends Construct {
   public readonly deadLetterQueue: Queue;
   /** One item per instance under `pk`, with the sparse due index and the list index. */
   public readonly table: Table;
+  /**
+   * The payload bucket: claim-checked events and large dead letters under `events/` (expired after 30 days),
+   * offloaded snapshots under `snapshots/` (expired only once tagged superseded). Its grants are exact
+   * ({@link workerBucketActions}, {@link apiActions}, {@link clientActions}); the sweeper has none.
+   */
+  public readonly bucket: Bucket;
+  /** Where S3 writes the payload bucket's server access logs, kept 90 days. */
+  public readonly accessLogBucket: Bucket;
   public readonly worker: NodejsFunction;
   public readonly sweeper: NodejsFunction;
   /** The functions' execution roles: only the grants made here, no managed policies. */
@@ -180,6 +235,7 @@ export class SettleService extends Construct {
     readonly deadLetterQueueUrl: CfnOutput;
     readonly tableName: CfnOutput;
     readonly region: CfnOutput;
+    readonly bucketName: CfnOutput;
     /** Absent with `api: false`, as is `callbackSecretArn`. */
     readonly apiUrl?: CfnOutput;
     readonly callbackSecretArn?: CfnOutput;
@@ -200,6 +256,10 @@ export class SettleService extends Construct {
       );
     }
     super(scope, id);
+    // Server access logs are delivered under a bucket policy (logging.s3.amazonaws.com, from the payload bucket and this
+    // account only), not the log-delivery ACL, which BUCKET_OWNER_ENFORCED disables. Set on this construct alone, before
+    // it has children: whatever the app's own flags say, only this service's buckets read it.
+    this.node.setContext(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
     this.settings = settings;
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', deadLetterQueueProps());
@@ -207,6 +267,20 @@ export class SettleService extends Construct {
     this.table = new Table(this, 'Table', tableProps(settings.removalPolicy));
     this.table.addGlobalSecondaryIndex(dueIndexProps());
     this.table.addGlobalSecondaryIndex(listIndexProps());
+    /*
+     * Server access logs, to a bucket of their own, rather than an acknowledged AwsSolutions-S1: the payload bucket
+     * holds the bodies of users' events and their instances' state, and its access log is the record of which
+     * principal read, wrote or deleted which object, at the price of the log objects' storage (CloudTrail data events
+     * would record the same at a price per request). A log bucket that logged its own access would log its log
+     * deliveries without end, so it has none; it keeps its logs 90 days.
+     */
+    this.accessLogBucket = new Bucket(this, 'AccessLogBucket', accessLogBucketProps(settings.removalPolicy));
+    Validations.of(this.accessLogBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        "The payload bucket's server access-log bucket: logging its own access would log its log deliveries without end. It is private, TLS only, and keeps its logs 90 days.",
+    });
+    this.bucket = new Bucket(this, 'Bucket', payloadBucketProps(settings.removalPolicy, this.accessLogBucket));
 
     // The key and the API come before the functions: the worker's environment holds the key's ARN and the API's URL.
     // Nothing of the API refers to the worker, so this makes no cycle.
@@ -247,11 +321,17 @@ export class SettleService extends Construct {
       POWERTOOLS_LOG_LEVEL: settings.logLevel,
       ...bundleEnvironment,
     };
+    // The payload bucket: the worker's and the API function's, never the sweeper's (wakes are small).
+    const bucketEnvironment = { [environmentVariables.bucketName]: this.bucket.bucketName };
     const workerEnvironment = {
       ...common,
       [environmentVariables.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
       [environmentVariables.maxReceiveCount]: String(maxReceiveCount),
       [environmentVariables.eventTimeoutMs]: String(settings.eventTimeoutMs),
+      ...bucketEnvironment,
+      ...(settings.snapshotOffloadBytes === undefined
+        ? {}
+        : { [environmentVariables.snapshotOffloadBytes]: String(settings.snapshotOffloadBytes) }),
       ...callbackEnvironment,
     };
     const sweeperEnvironment = { ...common, [environmentVariables.queueUrl]: this.queue.queueUrl };
@@ -278,6 +358,7 @@ export class SettleService extends Construct {
     );
     grantExactly(this.worker, workerTableActions, this.table.tableArn);
     grantExactly(this.worker, ['sqs:SendMessage'], this.deadLetterQueue.queueArn);
+    this.grantBucket(this.worker, workerBucketActions);
     if (this.callbackSecret) grantExactly(this.worker, workerSecretActions, this.callbackSecret.secretArn);
 
     this.sweeperLogGroup = this.logGroup('SweeperLogs', settings);
@@ -316,6 +397,7 @@ export class SettleService extends Construct {
         environment: {
           ...common,
           [environmentVariables.queueUrl]: this.queue.queueUrl,
+          ...bucketEnvironment,
           ...callbackEnvironment,
         },
       });
@@ -323,6 +405,7 @@ export class SettleService extends Construct {
       grantExactly(this.apiFunction, apiActions.table, this.table.tableArn);
       grantExactly(this.apiFunction, apiActions.listIndex, `${this.table.tableArn}/index/${tableDefinition.listIndex.name}`);
       grantExactly(this.apiFunction, apiActions.callbackSecret, this.callbackSecret.secretArn);
+      this.grantBucket(this.apiFunction, apiActions);
       this.apiRoutes = this.createRoutes(this.httpApi, this.apiFunction);
     }
 
@@ -348,15 +431,44 @@ export class SettleService extends Construct {
     }
     const resourceArns = this.instanceRouteArns();
     const grant = Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns });
-    const principal = grantee.grantPrincipal;
-    if (Construct.isConstruct(principal)) {
-      for (const arn of resourceArns) {
-        Validations.of(principal).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${flattenReference(Stack.of(principal).resolve(arn))}]`,
-          reason:
-            'execute-api:Invoke on one Settle API route: the wildcards stand for the stage and the path parameters (machine, instance id), which IAM can only match with a wildcard.',
-        });
-      }
+    acknowledgeWildcards(
+      grantee,
+      resourceArns,
+      'execute-api:Invoke on one Settle API route: the wildcards stand for the stage and the path parameters (machine, instance id), which IAM can only match with a wildcard.',
+    );
+    return grant;
+  }
+
+  /**
+   * Grants exactly `actions` in the payload bucket: the object actions on `events/*` and on `snapshots/*`, and
+   * `s3:ListBucket` on the bucket under an `s3:prefix` condition naming the prefixes whose objects `grantee` reads.
+   * The two object ARNs end in a wildcard IAM cannot avoid (a key names an instance and an id known at run time):
+   * cdk-nag's AwsSolutions-IAM5 findings for exactly those resources are acknowledged on the grantee, with that reason.
+   */
+  private grantBucket(grantee: IGrantable, actions: BucketActions): Grant {
+    const { eventsPrefix, snapshotsPrefix } = payloadBucketDefinition;
+    const byPrefix = [
+      { prefix: eventsPrefix, actions: actions.eventObjects },
+      { prefix: snapshotsPrefix, actions: actions.snapshotObjects },
+    ].filter((entry) => entry.actions.length > 0);
+    const readPrefixes = byPrefix.filter((entry) => entry.actions.includes('s3:GetObject')).map(({ prefix }) => `${prefix}*`);
+    let grant = Grant.drop(grantee, 'nothing to list in the payload bucket');
+    if (readPrefixes.length > 0 && actions.bucket.length > 0) {
+      grant = Grant.addToPrincipal({
+        grantee,
+        actions: [...actions.bucket],
+        resourceArns: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': readPrefixes } },
+      });
+    }
+    for (const { prefix, actions: objectActions } of byPrefix) {
+      const objects = this.bucket.arnForObjects(`${prefix}*`);
+      grant = grant.combine(grantExactly(grantee, objectActions, objects));
+      acknowledgeWildcards(
+        grantee,
+        [objects],
+        `Objects under ${prefix} in the Settle payload bucket: each key names an instance and a content hash or random id known only at run time, which IAM can only match with a wildcard.`,
+      );
     }
     return grant;
   }
@@ -440,16 +552,18 @@ export class SettleService extends Construct {
    * do, and nothing else: send events to the queue and read its attributes; read an instance (GetItem) and
    * query the list index (not the table, not the due index); receive, delete and release dead letters; read
    * this stack's outputs (`--stack`); read the callback signing key (the client makes callback links too), when the
-   * service has its API.
-   * No KMS grant: both queues use SQS-managed encryption and the table the AWS-managed key (definitions.ts),
-   * which need none.
+   * service has its API; put a large event in the payload bucket and read event and snapshot objects back
+   * ({@link clientActions}). The two object ARNs' wildcards are acknowledged on the grantee for cdk-nag.
+   * No KMS grant: both queues use SQS-managed encryption, the table the AWS-managed key and the payload bucket
+   * S3-managed keys (definitions.ts), which need none.
    */
   public grantClient(grantee: IGrantable): Grant {
     const grant = grantExactly(grantee, clientActions.queue, this.queue.queueArn)
       .combine(grantExactly(grantee, clientActions.table, this.table.tableArn))
       .combine(grantExactly(grantee, clientActions.listIndex, `${this.table.tableArn}/index/${tableDefinition.listIndex.name}`))
       .combine(grantExactly(grantee, clientActions.deadLetterQueue, this.deadLetterQueue.queueArn))
-      .combine(grantExactly(grantee, clientActions.stack, Stack.of(this).stackId));
+      .combine(grantExactly(grantee, clientActions.stack, Stack.of(this).stackId))
+      .combine(this.grantBucket(grantee, clientActions));
     return this.callbackSecret ? grant.combine(grantExactly(grantee, clientActions.callbackSecret, this.callbackSecret.secretArn)) : grant;
   }
 
@@ -474,6 +588,11 @@ export class SettleService extends Construct {
       ),
       tableName: output(keys.tableName, 'Settle: the instance table (one item per instance, key pk)', this.table.tableName),
       region: output(keys.region, "Settle: the service's region", Aws.REGION),
+      bucketName: output(
+        keys.bucketName,
+        'Settle: the payload bucket (events too large for SQS, snapshots too large for an item, large dead letters)',
+        this.bucket.bucketName,
+      ),
       ...(this.apiUrl && this.callbackSecret
         ? {
             apiUrl: output(keys.apiUrl, 'Settle: the HTTP API base URL (instances: IAM or JWT; callbacks: signed links)', this.apiUrl),
@@ -647,6 +766,21 @@ function flattenReference(value: unknown): string {
   if (node.Ref !== undefined) return `<${flattenReference(node.Ref)}>`;
   if (node['Fn::GetAtt']) return `<${flattenReference(node['Fn::GetAtt'][0])}.${flattenReference(node['Fn::GetAtt'][1])}>`;
   return JSON.stringify(value);
+}
+
+/**
+ * Acknowledges cdk-nag's AwsSolutions-IAM5 finding for each of these wildcard resources on the grantee, and for no
+ * other: a wildcard granted anywhere else still shows.
+ */
+function acknowledgeWildcards(grantee: IGrantable, resourceArns: readonly string[], reason: string): void {
+  const principal = grantee.grantPrincipal;
+  if (!Construct.isConstruct(principal)) return;
+  for (const arn of resourceArns) {
+    Validations.of(principal).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${flattenReference(Stack.of(principal).resolve(arn))}]`,
+      reason,
+    });
+  }
 }
 
 /** Adds exactly these actions on exactly this resource: no `grant*` helper's extra actions or `index/*`. */

@@ -19,8 +19,8 @@ export const exampleInstanceKey = 'counter/c1';
 
 /**
  * This repository's example app: Settle as one stack over machines/. Besides the construct's outputs (`SettleQueueUrl`,
- * `SettleDeadLetterQueueUrl`, `SettleTableName`, `SettleRegion`, and for its HTTP API `SettleApiUrl` and
- * `SettleCallbackSecretArn`), ready AWS CLI commands to copy and paste.
+ * `SettleDeadLetterQueueUrl`, `SettleTableName`, `SettleRegion`, `SettleBucketName`, and for its HTTP API `SettleApiUrl`
+ * and `SettleCallbackSecretArn`), ready AWS CLI commands to copy and paste.
  */
 export class SettleStack extends Stack {
   public readonly service: SettleService;

@@ -56,14 +56,23 @@ export function allStatements(template: Template): { resource: string; type: str
 
 export const actionsOf = (statement: Statement): string[] => (Array.isArray(statement.Action) ? statement.Action : [statement.Action]);
 
-/** Each Allow statement of the policies attached to a role, as `action → resource` pairs. */
-export function grantsOf(template: Template, roleLogicalId: string): { action: string; resource: unknown }[] {
+/** Every statement of the policies attached to a role, conditions and all. */
+export function statementsOf(template: Template, roleLogicalId: string): Statement[] {
   const policies = template.findResources('AWS::IAM::Policy', {
     Properties: { Roles: [{ Ref: roleLogicalId }] },
   }) as Record<string, { Properties: { PolicyDocument: { Statement: Statement[] } } }>;
-  return Object.values(policies).flatMap((policy) =>
-    policy.Properties.PolicyDocument.Statement.filter((s) => s.Effect === 'Allow').flatMap((s) =>
-      actionsOf(s).map((action) => ({ action, resource: s.Resource })),
-    ),
-  );
+  return Object.values(policies).flatMap((policy) => policy.Properties.PolicyDocument.Statement);
 }
+
+/** Each Allow statement of the policies attached to a role, as `action → resource` pairs. */
+export function grantsOf(template: Template, roleLogicalId: string): { action: string; resource: unknown }[] {
+  return statementsOf(template, roleLogicalId)
+    .filter((s) => s.Effect === 'Allow')
+    .flatMap((s) => actionsOf(s).map((action) => ({ action, resource: s.Resource })));
+}
+
+/** The payload bucket's ARN and the ARN of its objects under a prefix, as the template has them. */
+export const bucketArnOf = (bucketLogicalId: string) => ({ 'Fn::GetAtt': [bucketLogicalId, 'Arn'] });
+export const objectsArnOf = (bucketLogicalId: string, prefix: string) => ({
+  'Fn::Join': ['', [bucketArnOf(bucketLogicalId), `/${prefix}*`]],
+});

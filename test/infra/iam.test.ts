@@ -2,24 +2,58 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AccountRootPrincipal, Role, User } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
-import { SettleService, type SettleServiceProps } from '../../infra/settle-service.ts';
-import { tableDefinition } from '../../runtime/core/resources.ts';
-import { actionsOf, allStatements, fixtureEntry, grantsOf, logicalId, skipBundling, synthService } from './helpers.ts';
+import { apiActions, clientActions, SettleService, type SettleServiceProps, workerBucketActions } from '../../infra/settle-service.ts';
+import { payloadBucketDefinition, tableDefinition } from '../../runtime/core/resources.ts';
+import {
+  actionsOf,
+  allStatements,
+  bucketArnOf,
+  fixtureEntry,
+  grantsOf,
+  logicalId,
+  objectsArnOf,
+  skipBundling,
+  statementsOf,
+  synthService,
+} from './helpers.ts';
 
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 /** A secret's `Ref` is its full ARN. */
 const refOf = (id: string) => ({ Ref: id });
 const jwt = { issuer: 'https://issuer.example.com/', audience: ['settle-client'] };
-const sorted = <T extends { action: string }>(grants: T[]) => [...grants].sort((a, b) => a.action.localeCompare(b.action));
+const sorted = <T extends { action: string }>(grants: T[]) =>
+  [...grants].sort((a, b) => a.action.localeCompare(b.action) || JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+/** The payload bucket's ARN and its objects' ARNs under `events/` and `snapshots/`. */
+function bucketArns(stack: Stack, service: SettleService) {
+  const bucket = logicalId(stack, service.bucket);
+  return {
+    bucket: bucketArnOf(bucket),
+    events: objectsArnOf(bucket, payloadBucketDefinition.eventsPrefix),
+    snapshots: objectsArnOf(bucket, payloadBucketDefinition.snapshotsPrefix),
+  };
+}
+
+/** The `s3:ListBucket` statements of a role, conditions and all. */
+const listBucketStatements = (template: Template, role: string) =>
+  statementsOf(template, role).filter((statement) => actionsOf(statement).includes('s3:ListBucket'));
 
 describe('SettleService', () => {
   describe('permissions', () => {
-    /** The worker's grants without the API: the table, the queues, its logs. */
+    /** The worker's grants without the API: the table, the queues, the payload bucket, its logs. */
     const workerGrants = (stack: Stack, service: SettleService) => {
       const table = arnOf(logicalId(stack, service.table));
       const queue = arnOf(logicalId(stack, service.queue));
       const logs = arnOf(logicalId(stack, service.workerLogGroup));
+      const { bucket, events, snapshots } = bucketArns(stack, service);
       return [
+        { action: 's3:ListBucket', resource: bucket },
+        { action: 's3:GetObject', resource: events },
+        { action: 's3:PutObject', resource: events },
+        { action: 's3:GetObject', resource: snapshots },
+        { action: 's3:PutObject', resource: snapshots },
+        { action: 's3:PutObjectTagging', resource: snapshots },
+        { action: 's3:DeleteObject', resource: snapshots },
         { action: 'dynamodb:GetItem', resource: table },
         { action: 'dynamodb:PutItem', resource: table },
         { action: 'sqs:ReceiveMessage', resource: queue },
@@ -33,7 +67,7 @@ describe('SettleService', () => {
       ];
     };
 
-    it('grants the worker exactly: GetItem and PutItem on the table, consume on the queue, send to the DLQ, its own logs, read the callback key', () => {
+    it('grants the worker exactly: GetItem and PutItem on the table, consume on the queue, send to the DLQ, the payload bucket, its own logs, read the callback key', () => {
       const { template, stack, service } = synthService();
       const secret = refOf(logicalId(stack, service.callbackSecret as NonNullable<typeof service.callbackSecret>));
 
@@ -65,14 +99,18 @@ describe('SettleService', () => {
       ['IAM', {}],
       ['JWT', { api: { jwt } }],
     ])(
-      'grants the API function exactly: SendMessage on the queue, GetItem on the table, Query on the list index, the callback key, its own logs (%s)',
+      'grants the API function exactly: SendMessage on the queue, GetItem on the table, Query on the list index, the callback key, put events and read snapshots in the payload bucket, its own logs (%s)',
       (_, props) => {
         const { template, stack, service } = synthService(props);
         const table = arnOf(logicalId(stack, service.table));
         const logs = arnOf(logicalId(stack, service.apiLogGroup as NonNullable<typeof service.apiLogGroup>));
+        const { bucket, events, snapshots } = bucketArns(stack, service);
 
         expect(sorted(grantsOf(template, logicalId(stack, service.apiRole as NonNullable<typeof service.apiRole>)))).toEqual(
           sorted([
+            { action: 's3:PutObject', resource: events },
+            { action: 's3:GetObject', resource: snapshots },
+            { action: 's3:ListBucket', resource: bucket },
             { action: 'sqs:SendMessage', resource: arnOf(logicalId(stack, service.queue)) },
             { action: 'dynamodb:GetItem', resource: table },
             { action: 'dynamodb:Query', resource: { 'Fn::Join': ['', [table, `/index/${tableDefinition.listIndex.name}`]] } },
@@ -105,7 +143,7 @@ describe('SettleService', () => {
       );
     });
 
-    it('grants the sweeper exactly: Query on the due index, send to the events queue, its own logs', () => {
+    it('grants the sweeper exactly: Query on the due index, send to the events queue, its own logs, and nothing on the payload bucket', () => {
       const { template, stack, service } = synthService();
       const dueIndex = {
         'Fn::Join': ['', [arnOf(logicalId(stack, service.table)), `/index/${tableDefinition.dueIndex.name}`]],
@@ -120,6 +158,71 @@ describe('SettleService', () => {
           { action: 'logs:PutLogEvents', resource: logs },
         ]),
       );
+      const statements = JSON.stringify(statementsOf(template, logicalId(stack, service.sweeperRole)));
+      expect(statements).not.toContain('s3:');
+      expect(statements).not.toContain(logicalId(stack, service.bucket));
+    });
+
+    describe('payload bucket', () => {
+      it("names each principal's S3 actions in one place: the worker, the API function, grantClient", () => {
+        expect(workerBucketActions).toEqual({
+          eventObjects: ['s3:GetObject', 's3:PutObject'],
+          snapshotObjects: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject'],
+          bucket: ['s3:ListBucket'],
+        });
+        expect({ eventObjects: apiActions.eventObjects, snapshotObjects: apiActions.snapshotObjects, bucket: apiActions.bucket }).toEqual({
+          eventObjects: ['s3:PutObject'],
+          snapshotObjects: ['s3:GetObject'],
+          bucket: ['s3:ListBucket'],
+        });
+        expect({
+          eventObjects: clientActions.eventObjects,
+          snapshotObjects: clientActions.snapshotObjects,
+          bucket: clientActions.bucket,
+        }).toEqual({
+          eventObjects: ['s3:PutObject', 's3:GetObject'],
+          snapshotObjects: ['s3:GetObject'],
+          bucket: ['s3:ListBucket'],
+        });
+      });
+
+      it('lets each principal list only the prefixes it reads, so a missing key answers 404: the worker and the client both, the API function snapshots', () => {
+        const app = new App({ context: skipBundling });
+        const stack = new Stack(app, 'TestStack');
+        const service = new SettleService(stack, 'Settle', { workerEntry: fixtureEntry, sweeperEntry: fixtureEntry });
+        const operator = new Role(stack, 'Operator', { assumedBy: new AccountRootPrincipal() });
+        service.grantClient(operator);
+        const template = Template.fromStack(stack);
+        const { bucket } = bucketArns(stack, service);
+        const listing = (prefixes: string[]) => [
+          { Effect: 'Allow', Action: 's3:ListBucket', Resource: bucket, Condition: { StringLike: { 's3:prefix': prefixes } } },
+        ];
+
+        expect(listBucketStatements(template, logicalId(stack, service.workerRole))).toEqual(listing(['events/*', 'snapshots/*']));
+        expect(listBucketStatements(template, logicalId(stack, service.apiRole as NonNullable<typeof service.apiRole>))).toEqual(
+          listing(['snapshots/*']),
+        );
+        expect(listBucketStatements(template, logicalId(stack, operator))).toEqual(listing(['events/*', 'snapshots/*']));
+        expect(listBucketStatements(template, logicalId(stack, service.sweeperRole))).toEqual([]);
+      });
+
+      it("grants no principal the whole bucket's objects, and no object action without a prefix", () => {
+        const { template, stack, service } = synthService();
+        const bucket = logicalId(stack, service.bucket);
+        const s3Grants = allStatements(template)
+          .filter(({ type, statement }) => type === 'AWS::IAM::Policy' && statement.Effect === 'Allow')
+          .flatMap(({ statement }) =>
+            actionsOf(statement)
+              .filter((a) => a.startsWith('s3:'))
+              .map((action) => ({ action, resource: statement.Resource })),
+          );
+
+        expect(s3Grants.length).toBeGreaterThan(0);
+        for (const { action, resource } of s3Grants) {
+          if (action === 's3:ListBucket') expect(resource).toEqual(bucketArnOf(bucket));
+          else expect([objectsArnOf(bucket, 'events/'), objectsArnOf(bucket, 'snapshots/')]).toContainEqual(resource);
+        }
+      });
     });
 
     describe('grantClient', () => {
@@ -133,15 +236,20 @@ describe('SettleService', () => {
         return { stack, service, role, grant, template: Template.fromStack(stack) };
       }
 
-      it('grants exactly: send and attributes on the queue, GetItem on the table, Query on the list index, read and drop dead letters', () => {
+      it('grants exactly: send and attributes on the queue, GetItem on the table, Query on the list index, read and drop dead letters, put and read payloads', () => {
         const { template, stack, service, role } = granted();
         const table = arnOf(logicalId(stack, service.table));
         const queue = arnOf(logicalId(stack, service.queue));
         const dlq = arnOf(logicalId(stack, service.deadLetterQueue));
         const listIndex = { 'Fn::Join': ['', [table, `/index/${tableDefinition.listIndex.name}`]] };
+        const { bucket, events, snapshots } = bucketArns(stack, service);
 
         expect(sorted(grantsOf(template, logicalId(stack, role)))).toEqual(
           sorted([
+            { action: 's3:PutObject', resource: events },
+            { action: 's3:GetObject', resource: events },
+            { action: 's3:GetObject', resource: snapshots },
+            { action: 's3:ListBucket', resource: bucket },
             { action: 'sqs:SendMessage', resource: queue },
             { action: 'sqs:GetQueueAttributes', resource: queue },
             { action: 'dynamodb:GetItem', resource: table },
@@ -168,10 +276,10 @@ describe('SettleService', () => {
         expect(service.grantClient(role).success).toBe(true);
         const actions = grantsOf(Template.fromStack(stack), logicalId(stack, role)).map(({ action }) => action);
         expect(actions).not.toContain('secretsmanager:GetSecretValue');
-        expect(actions).toHaveLength(9);
+        expect(actions).toHaveLength(13);
       });
 
-      it('grants no wildcard action, no index/* and no KMS (neither queue nor table uses a customer-managed key)', () => {
+      it('grants no wildcard action, no index/* and no KMS (neither queue nor table nor bucket uses a customer-managed key)', () => {
         const { template, stack, role } = granted();
         const grants = grantsOf(template, logicalId(stack, role));
 
@@ -181,6 +289,9 @@ describe('SettleService', () => {
         expect(JSON.stringify(grants)).not.toContain(`index/${tableDefinition.dueIndex.name}`);
         template.resourceCountIs('AWS::KMS::Key', 0);
         template.allResourcesProperties('AWS::SQS::Queue', { KmsMasterKeyId: Match.absent(), SqsManagedSseEnabled: true });
+        template.allResourcesProperties('AWS::S3::Bucket', {
+          BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        });
       });
 
       it('changes no function role, and returns a grant that applied to the grantee', () => {
@@ -213,6 +324,10 @@ describe('SettleService', () => {
             'cloudformation:DescribeStacks',
             'dynamodb:GetItem',
             'dynamodb:Query',
+            's3:GetObject',
+            's3:GetObject',
+            's3:ListBucket',
+            's3:PutObject',
             'sqs:ChangeMessageVisibility',
             'sqs:DeleteMessage',
             'sqs:GetQueueAttributes',
@@ -297,14 +412,28 @@ describe('SettleService', () => {
       );
       expect(wildcardAllows).toEqual([]);
 
-      // The only wildcard actions are the queues' deny-without-TLS statements (enforceSSL).
+      // The only wildcard actions are the queues' and the buckets' deny-without-TLS statements (enforceSSL), and the
+      // buckets' deny-below-TLS-1.2 ones.
       const wildcardDenies = statements.filter(
         ({ statement }) => statement.Effect === 'Deny' && actionsOf(statement).some((a) => a.includes('*')),
       );
-      expect(wildcardDenies.map(({ type, statement }) => ({ type, action: statement.Action, condition: statement.Condition }))).toEqual([
-        { type: 'AWS::SQS::QueuePolicy', action: 'sqs:*', condition: { Bool: { 'aws:SecureTransport': 'false' } } },
-        { type: 'AWS::SQS::QueuePolicy', action: 'sqs:*', condition: { Bool: { 'aws:SecureTransport': 'false' } } },
-      ]);
+      const withoutTls = { Bool: { 'aws:SecureTransport': 'false' } };
+      const belowTls12 = { NumericLessThan: { 's3:TlsVersion': 1.2 } };
+      const bucketDenies = [
+        { type: 'AWS::S3::BucketPolicy', action: 's3:*', condition: withoutTls },
+        { type: 'AWS::S3::BucketPolicy', action: 's3:*', condition: belowTls12 },
+      ];
+      const byJson = (list: unknown[]) => list.map((one) => JSON.stringify(one)).sort();
+      expect(
+        byJson(wildcardDenies.map(({ type, statement }) => ({ type, action: statement.Action, condition: statement.Condition }))),
+      ).toEqual(
+        byJson([
+          { type: 'AWS::SQS::QueuePolicy', action: 'sqs:*', condition: withoutTls },
+          { type: 'AWS::SQS::QueuePolicy', action: 'sqs:*', condition: withoutTls },
+          ...bucketDenies, // the payload bucket
+          ...bucketDenies, // its access-log bucket
+        ]),
+      );
     });
 
     it('grants X-Ray writes only when tracing is on', () => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { HttpMethod, HttpNoneAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
+import { AccountRootPrincipal, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
+import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
@@ -26,6 +27,12 @@ function settleApp(service: SettleServiceProps = {}) {
     service: { workerEntry: fixtureEntry, sweeperEntry: fixtureEntry, ...service },
   });
   return { app, stack, outdir };
+}
+
+/** The IAM5 finding id cdk-nag gives a wildcard on the payload bucket's objects under a prefix. */
+function bucketWildcard(stack: SettleStack, prefix: string): string {
+  const bucket = stack.resolve(stack.service.bucket.bucketArn)['Fn::GetAtt'][0];
+  return `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/${prefix}*]`;
 }
 
 /** Every acknowledgement recorded in the tree: where, which rule, and why. */
@@ -115,15 +122,32 @@ describe('SettleService', () => {
       expect(report.pluginReports).toEqual([]);
     });
 
-    it('acknowledges only the runtime pin, the unrotated callback key and the open callback routes, each with a reason', () => {
-      const { app } = settleApp();
+    it("acknowledges only the access-log bucket's own logs, the bucket prefix wildcards, the runtime pin, the unrotated callback key and the open callback routes, each with a reason", () => {
+      const { app, stack } = settleApp();
       const callbackRoute = (method: string) => ({
         path: `SettleStack/Settle/Api/${method}--callbacks--{token}`,
         id: 'AwsSolutions-APIG4',
         reason: expect.stringMatching(/the signed, expiring token in the path is its authority, and the handler verifies it/),
       });
 
+      const accessLogBucket = {
+        path: 'SettleStack/Settle/AccessLogBucket',
+        id: 'AwsSolutions-S1',
+        reason: expect.stringMatching(
+          /^The payload bucket's server access-log bucket: logging its own access would log its log deliveries/,
+        ),
+      };
+      const prefixWildcards = (role: string) =>
+        ['events/', 'snapshots/'].map((prefix) => ({
+          path: `SettleStack/Settle/${role}`,
+          id: bucketWildcard(stack, prefix),
+          reason: expect.stringMatching(
+            new RegExp(`^Objects under ${prefix} in the Settle payload bucket: .*IAM can only match with a wildcard`),
+          ),
+        }));
+
       expect(acknowledgements(app)).toEqual([
+        accessLogBucket,
         {
           path: 'SettleStack/Settle/CallbackSecret',
           id: 'AwsSolutions-SMG4',
@@ -131,6 +155,7 @@ describe('SettleService', () => {
         },
         callbackRoute('GET'),
         callbackRoute('POST'),
+        ...prefixWildcards('WorkerRole'),
         {
           path: 'SettleStack/Settle/Worker',
           id: 'AwsSolutions-L1',
@@ -141,13 +166,18 @@ describe('SettleService', () => {
           id: 'AwsSolutions-L1',
           reason: expect.stringMatching(/^Pinned to nodejs22\.x on purpose: .{40,}/),
         },
+        ...prefixWildcards('ApiRole'),
         {
           path: 'SettleStack/Settle/ApiFunction',
           id: 'AwsSolutions-L1',
           reason: expect.stringMatching(/^Pinned to nodejs22\.x on purpose: .{40,}/),
         },
       ]);
-      expect(acknowledgements(settleApp({ api: false }).app).map(({ path, id }) => `${path} ${id}`)).toEqual([
+      const withoutApi = settleApp({ api: false });
+      expect(acknowledgements(withoutApi.app).map(({ path, id }) => `${path} ${id}`)).toEqual([
+        'SettleStack/Settle/AccessLogBucket AwsSolutions-S1',
+        `SettleStack/Settle/WorkerRole ${bucketWildcard(withoutApi.stack, 'events/')}`,
+        `SettleStack/Settle/WorkerRole ${bucketWildcard(withoutApi.stack, 'snapshots/')}`,
         'SettleStack/Settle/Worker AwsSolutions-L1',
         'SettleStack/Settle/Sweeper AwsSolutions-L1',
       ]);
@@ -156,7 +186,7 @@ describe('SettleService', () => {
     it('acknowledges the X-Ray Resource::* grant only when tracing is on, with the reason', () => {
       const { app } = settleApp({ tracing: true });
 
-      expect(acknowledgements(app).filter(({ id }) => id.startsWith('AwsSolutions-IAM5'))).toEqual([
+      expect(acknowledgements(app).filter(({ id }) => id === 'AwsSolutions-IAM5[Resource::*]')).toEqual([
         {
           path: 'SettleStack/Settle/WorkerRole',
           id: 'AwsSolutions-IAM5[Resource::*]',
@@ -172,6 +202,34 @@ describe('SettleService', () => {
           id: 'AwsSolutions-IAM5[Resource::*]',
           reason: expect.stringContaining('do not support resource-level permissions'),
         },
+      ]);
+    });
+
+    it('acknowledges exactly the two bucket prefix wildcards on a role given grantClient, and nothing else', () => {
+      const { app, stack } = settleApp();
+      const operator = new Role(stack, 'Operator', { assumedBy: new AccountRootPrincipal() });
+      stack.service.grantClient(operator);
+
+      expect(acknowledgements(operator).map(({ path, id }) => `${path} ${id}`)).toEqual([
+        `SettleStack/Operator ${bucketWildcard(stack, 'events/')}`,
+        `SettleStack/Operator ${bucketWildcard(stack, 'snapshots/')}`,
+      ]);
+      expect(new AwsSolutionsChecks(app).validateScope(app).violations).toEqual([]);
+    });
+
+    it('would flag the payload bucket without its access logs, and a bucket wildcard granted outside the construct', () => {
+      const { app, stack } = settleApp();
+      (stack.service.bucket.node.defaultChild as CfnBucket).loggingConfiguration = undefined;
+      const other = new Role(stack, 'Other', { assumedBy: new AccountRootPrincipal() });
+      other.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['s3:GetObject'], resources: [stack.service.bucket.arnForObjects('events/*')] }),
+      );
+
+      const report = new AwsSolutionsChecks(app).validateScope(app);
+
+      expect(report.violations.map((v) => [v.ruleName, v.violatingResources.map((r) => r.constructPath)])).toEqual([
+        ['AwsSolutions-S1', ['SettleStack/Settle/Bucket/Resource']],
+        [bucketWildcard(stack, 'events/'), ['SettleStack/Other/DefaultPolicy/Resource']],
       ]);
     });
 

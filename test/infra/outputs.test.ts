@@ -33,7 +33,7 @@ describe('SettleService', () => {
       ],
     });
 
-    it('outputs the queue URL, the DLQ URL, the table name, the region, the API URL and the callback secret under fixed keys', () => {
+    it('outputs the queue URL, the DLQ URL, the table name, the region, the bucket name, the API URL and the callback secret under fixed keys', () => {
       const { template, stack, service } = synthService();
 
       expect(outputsOf(template)).toEqual({
@@ -41,16 +41,26 @@ describe('SettleService', () => {
         SettleDeadLetterQueueUrl: { Ref: logicalId(stack, service.deadLetterQueue) },
         SettleTableName: { Ref: logicalId(stack, service.table) },
         SettleRegion: { Ref: 'AWS::Region' },
+        SettleBucketName: { Ref: logicalId(stack, service.bucket) },
         SettleApiUrl: apiUrlOf(stack, service),
         SettleCallbackSecretArn: { Ref: logicalId(stack, service.callbackSecret as NonNullable<typeof service.callbackSecret>) },
       });
       expect(stack.resolve(service.apiUrl)).toEqual(apiUrlOf(stack, service));
     });
 
-    it('outputs neither the API URL nor the callback secret without the API', () => {
+    it('describes the bucket output: what the payload bucket holds', () => {
+      const { template } = synthService();
+
+      template.hasOutput('SettleBucketName', {
+        Description: 'Settle: the payload bucket (events too large for SQS, snapshots too large for an item, large dead letters)',
+      });
+    });
+
+    it('outputs neither the API URL nor the callback secret without the API, and the bucket name still', () => {
       const { template, service } = synthService({ api: false });
 
       expect(Object.keys(outputsOf(template)).sort()).toEqual([
+        'SettleBucketName',
         'SettleDeadLetterQueueUrl',
         'SettleQueueUrl',
         'SettleRegion',
@@ -72,6 +82,7 @@ describe('SettleService', () => {
         keys.deadLetterQueueUrl,
         keys.tableName,
         keys.region,
+        keys.bucketName,
         keys.apiUrl,
         keys.callbackSecretArn,
       ]);
@@ -85,10 +96,12 @@ describe('SettleService', () => {
         Billing2DeadLetterQueueUrl: { Ref: logicalId(stack, service.deadLetterQueue) },
         Billing2TableName: { Ref: logicalId(stack, service.table) },
         Billing2Region: { Ref: 'AWS::Region' },
+        Billing2BucketName: { Ref: logicalId(stack, service.bucket) },
         Billing2ApiUrl: apiUrlOf(stack, service),
         Billing2CallbackSecretArn: { Ref: logicalId(stack, service.callbackSecret as NonNullable<typeof service.callbackSecret>) },
       });
       expect(stackOutputKeys('Billing2').queueUrl).toBe('Billing2QueueUrl');
+      expect(stackOutputKeys('Billing2').bucketName).toBe('Billing2BucketName');
     });
 
     it('lets two services live in one stack, each with its own prefix and its own resources', () => {
@@ -99,13 +112,16 @@ describe('SettleService', () => {
 
       const outputs = outputsOf(Template.fromStack(stack));
 
-      expect(Object.keys(outputs)).toHaveLength(12);
+      expect(Object.keys(outputs)).toHaveLength(14);
       expect(outputs.SettleQueueUrl).toEqual({ Ref: logicalId(stack, orders.queue) });
       expect(outputs.BillingQueueUrl).toEqual({ Ref: logicalId(stack, billing.queue) });
       expect(outputs.SettleTableName).toEqual({ Ref: logicalId(stack, orders.table) });
       expect(outputs.BillingTableName).toEqual({ Ref: logicalId(stack, billing.table) });
       expect(outputs.SettleApiUrl).toEqual(apiUrlOf(stack, orders));
       expect(outputs.BillingApiUrl).toEqual(apiUrlOf(stack, billing));
+      expect(outputs.SettleBucketName).toEqual({ Ref: logicalId(stack, orders.bucket) });
+      expect(outputs.BillingBucketName).toEqual({ Ref: logicalId(stack, billing.bucket) });
+      expect(logicalId(stack, orders.bucket)).not.toBe(logicalId(stack, billing.bucket));
     });
 
     it('refuses a second service with the same prefix in one stack, naming the fix, before adding anything', () => {

@@ -7,10 +7,50 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import { SettleService, type SettleServiceProps } from '../../infra/settle-service.ts';
 import { configFromEnvironment, environmentVariables } from '../../runtime/core/config.ts';
-import { deadLetterQueueDefinition, eventQueueDefinition, maxReceiveCount, tableDefinition } from '../../runtime/core/resources.ts';
+import { accessLogRetentionDays } from '../../infra/definitions.ts';
+import {
+  deadLetterQueueDefinition,
+  eventQueueDefinition,
+  maxReceiveCount,
+  payloadBucketDefinition,
+  tableDefinition,
+} from '../../runtime/core/resources.ts';
 import { fixtureEntry, logicalId, repositoryRoot, skipBundling, synthService } from './helpers.ts';
 
 const jwt = { issuer: 'https://issuer.example.com/', audience: ['settle-client', 'settle-cli'] };
+
+/** A lifecycle rule as CloudFormation has it. */
+interface LifecycleRuleJson {
+  readonly Id?: string;
+  readonly Status: string;
+  readonly Prefix?: string;
+  readonly TagFilters?: { Key: string; Value: string }[];
+  readonly [action: string]: unknown;
+}
+
+/** What a rule does to the objects it covers: every property but the ones that say which objects those are. */
+const ruleActions = ({ Id, Status, Prefix, TagFilters, ...actions }: LifecycleRuleJson) => actions;
+
+/**
+ * The enabled rules that cover an object with this key and these tags, as S3 matches them: the key starts with the
+ * rule's prefix, and the object has every tag the rule filters on. A rule that filters some other way is not
+ * understood here and fails the test rather than pass unread.
+ */
+function rulesCovering(rules: LifecycleRuleJson[], key: string, tags: Record<string, string>): LifecycleRuleJson[] {
+  return rules.filter((rule) => {
+    const unread = ['Filter', 'ObjectSizeGreaterThan', 'ObjectSizeLessThan'].filter((field) => field in rule);
+    if (unread.length > 0) throw new Error(`rule ${rule.Id} filters by ${unread.join(', ')}, which this test does not read`);
+    return (
+      rule.Status === 'Enabled' &&
+      key.startsWith(rule.Prefix ?? '') &&
+      (rule.TagFilters ?? []).every(({ Key, Value }) => tags[Key] === Value)
+    );
+  });
+}
+
+/** The properties of the rules covering an object that would remove it or move it: expirations and transitions. */
+const removingActions = (rules: LifecycleRuleJson[]) =>
+  rules.flatMap((rule) => Object.keys(ruleActions(rule)).filter((action) => /^(Expiration|Transition|Noncurrent)/.test(action)));
 
 /** Each function's environment variables, by the start of its description. */
 function variablesOf(template: ReturnType<typeof synthService>['template'], description: RegExp): Record<string, unknown> | undefined {
@@ -187,6 +227,185 @@ describe('SettleService', () => {
     });
   });
 
+  describe('payload bucket', () => {
+    /** The payload bucket's and the access-log bucket's resources, by logical id. */
+    function buckets(props: SettleServiceProps = {}) {
+      const synthesized = synthService(props);
+      const { template, stack, service } = synthesized;
+      const resources = template.findResources('AWS::S3::Bucket');
+      const payload = resources[logicalId(stack, service.bucket)];
+      const accessLogs = resources[logicalId(stack, service.accessLogBucket)];
+      if (!payload || !accessLogs) throw new Error('no payload or access-log bucket');
+      return { ...synthesized, payload, accessLogs };
+    }
+
+    /** The statements of a bucket's policy. */
+    function bucketPolicy(template: ReturnType<typeof synthService>['template'], bucketLogicalId: string): unknown[] {
+      const policies = Object.values(template.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: bucketLogicalId } } }));
+      expect(policies).toHaveLength(1);
+      return policies[0]?.Properties.PolicyDocument.Statement;
+    }
+
+    it('is one bucket with its access-log bucket, named by CloudFormation, exposed on the construct', () => {
+      const { template, payload, accessLogs } = buckets();
+
+      template.resourceCountIs('AWS::S3::Bucket', 2);
+      expect(payload.Properties.BucketName).toBeUndefined();
+      expect(accessLogs.Properties.BucketName).toBeUndefined();
+      synthService({ api: false }).template.resourceCountIs('AWS::S3::Bucket', 2);
+    });
+
+    it('is encrypted at rest with S3-managed keys (SSE-S3), like the queues: no KMS key to grant', () => {
+      const { payload, accessLogs } = buckets();
+
+      for (const bucket of [payload, accessLogs]) {
+        expect(bucket.Properties.BucketEncryption).toEqual({
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        });
+      }
+    });
+
+    it('blocks every kind of public access, disables ACLs (the owner owns every object), and keeps no versions', () => {
+      const { payload, accessLogs } = buckets();
+
+      for (const bucket of [payload, accessLogs]) {
+        expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        });
+        expect(bucket.Properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+        expect(bucket.Properties.AccessControl).toBeUndefined();
+        expect(bucket.Properties.VersioningConfiguration).toBeUndefined();
+      }
+    });
+
+    it('denies every request without TLS, or below TLS 1.2, to either bucket and its objects', () => {
+      const { template, stack, service } = buckets();
+
+      for (const bucket of [service.bucket, service.accessLogBucket]) {
+        const id = logicalId(stack, bucket);
+        const everything = [{ 'Fn::GetAtt': [id, 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [id, 'Arn'] }, '/*']] }];
+        const statements = bucketPolicy(template, id);
+        expect(statements).toContainEqual({
+          Effect: 'Deny',
+          Action: 's3:*',
+          Principal: { AWS: '*' },
+          Resource: everything,
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        });
+        expect(statements).toContainEqual({
+          Effect: 'Deny',
+          Action: 's3:*',
+          Principal: { AWS: '*' },
+          Resource: everything,
+          Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+        });
+      }
+      // The payload bucket's policy holds nothing else: every grant is on a principal, exact.
+      expect(bucketPolicy(template, logicalId(stack, service.bucket))).toHaveLength(2);
+    });
+
+    it('has exactly the three lifecycle rules of the shared definition: events expire, superseded snapshots expire, uploads are aborted', () => {
+      const { payload } = buckets();
+      const { eventsPrefix, snapshotsPrefix, supersededTag } = payloadBucketDefinition;
+
+      expect(payload.Properties.LifecycleConfiguration).toEqual({
+        Rules: [
+          { Id: 'ExpireEvents', Status: 'Enabled', Prefix: eventsPrefix, ExpirationInDays: payloadBucketDefinition.eventsExpireAfterDays },
+          {
+            Id: 'ExpireSupersededSnapshots',
+            Status: 'Enabled',
+            Prefix: snapshotsPrefix,
+            TagFilters: [{ Key: supersededTag.key, Value: supersededTag.value }],
+            ExpirationInDays: payloadBucketDefinition.supersededExpireAfterDays,
+          },
+          {
+            Id: 'AbortIncompleteUploads',
+            Status: 'Enabled',
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: payloadBucketDefinition.abortIncompleteUploadAfterDays },
+          },
+        ],
+      });
+      // The definition's values, as the runtime and the docs state them.
+      expect(payloadBucketDefinition).toMatchObject({
+        eventsPrefix: 'events/',
+        snapshotsPrefix: 'snapshots/',
+        eventsExpireAfterDays: 30,
+        supersededTag: { key: 'settle-superseded', value: 'true' },
+        supersededExpireAfterDays: 1,
+        abortIncompleteUploadAfterDays: 1,
+      });
+    });
+
+    it('never expires an untagged snapshot (the live snapshot of a waiting instance); expires a superseded one, and every event object', () => {
+      const rules: LifecycleRuleJson[] = buckets().payload.Properties.LifecycleConfiguration.Rules;
+      const { key: tag, value } = payloadBucketDefinition.supersededTag;
+      const snapshot = 'snapshots/order/o%2F1/v7-3f1c.json.gz';
+      const expiryOf = (key: string, tags: Record<string, string>) =>
+        rulesCovering(rules, key, tags).flatMap((rule) => (rule.ExpirationInDays === undefined ? [] : [rule.ExpirationInDays]));
+
+      expect(removingActions(rulesCovering(rules, snapshot, {}))).toEqual([]);
+      expect(removingActions(rulesCovering(rules, snapshot, { [tag]: 'false' }))).toEqual([]);
+      expect(removingActions(rulesCovering(rules, snapshot, { other: 'tag' }))).toEqual([]);
+      expect(expiryOf(snapshot, { [tag]: value })).toEqual([payloadBucketDefinition.supersededExpireAfterDays]);
+      expect(expiryOf('events/order/o%2F1/ab12', {})).toEqual([payloadBucketDefinition.eventsExpireAfterDays]);
+      expect(expiryOf('events/order/o%2F1/letter-cd34', {})).toEqual([payloadBucketDefinition.eventsExpireAfterDays]);
+      // What does cover an untagged snapshot only aborts an upload that never became an object.
+      expect(rulesCovering(rules, snapshot, {}).map(ruleActions)).toEqual([
+        { AbortIncompleteMultipartUpload: { DaysAfterInitiation: payloadBucketDefinition.abortIncompleteUploadAfterDays } },
+      ]);
+    });
+
+    it('would see a rule that expires untagged snapshots: the check above reads prefixes, tags and expirations', () => {
+      const snapshot = 'snapshots/order/o1/v1-a.json.gz';
+      const expiring = (rule: LifecycleRuleJson) => removingActions(rulesCovering([rule], snapshot, {}));
+
+      expect(expiring({ Id: 'all', Status: 'Enabled', ExpirationInDays: 365 })).toEqual(['ExpirationInDays']);
+      expect(expiring({ Id: 'snapshots', Status: 'Enabled', Prefix: 'snapshots/', ExpirationInDays: 365 })).toEqual(['ExpirationInDays']);
+      expect(expiring({ Id: 'archive', Status: 'Enabled', Prefix: 'snap', Transitions: [] })).toEqual(['Transitions']);
+      expect(expiring({ Id: 'off', Status: 'Disabled', ExpirationInDays: 1 })).toEqual([]);
+      expect(expiring({ Id: 'tagged', Status: 'Enabled', TagFilters: [{ Key: 'k', Value: 'v' }], ExpirationInDays: 1 })).toEqual([]);
+      expect(() => expiring({ Id: 'filtered', Status: 'Enabled', Filter: {}, ExpirationInDays: 1 })).toThrow(/filters by Filter/);
+    });
+
+    it("logs server access to its access-log bucket, which keeps the logs 90 days and admits only the payload bucket's log deliveries", () => {
+      const { template, stack, service, payload, accessLogs } = buckets();
+      const logBucket = logicalId(stack, service.accessLogBucket);
+
+      expect(payload.Properties.LoggingConfiguration).toEqual({ DestinationBucketName: { Ref: logBucket } });
+      expect(accessLogs.Properties.LoggingConfiguration).toBeUndefined();
+      expect(accessLogRetentionDays).toBe(90);
+      expect(accessLogs.Properties.LifecycleConfiguration).toEqual({
+        Rules: [{ Id: 'ExpireAccessLogs', Status: 'Enabled', ExpirationInDays: 90 }],
+      });
+      const allows = bucketPolicy(template, logBucket).filter((statement) => (statement as { Effect: string }).Effect === 'Allow');
+      expect(allows).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 's3:PutObject',
+          Principal: { Service: 'logging.s3.amazonaws.com' },
+          Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logBucket, 'Arn'] }, '/*']] },
+          Condition: {
+            ArnLike: { 'aws:SourceArn': { 'Fn::GetAtt': [logicalId(stack, service.bucket), 'Arn'] } },
+            StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          },
+        },
+      ]);
+    });
+
+    it('is retained with the table by default, and deleted with it under DESTROY (both buckets)', () => {
+      synthService().template.allResources('AWS::S3::Bucket', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+      synthService({ removalPolicy: RemovalPolicy.DESTROY }).template.allResources('AWS::S3::Bucket', {
+        DeletionPolicy: 'Delete',
+        UpdateReplacePolicy: 'Delete',
+      });
+      // No auto-delete function: the construct adds no Lambda of its own beyond the worker, the sweeper and the API's.
+      synthService({ removalPolicy: RemovalPolicy.DESTROY }).template.resourceCountIs('AWS::Lambda::Function', 3);
+    });
+  });
+
   describe('worker', () => {
     it('runs on nodejs22.x, arm64, with a 30 s timeout and 512 MB by default', () => {
       synthService().template.hasResourceProperties('AWS::Lambda::Function', {
@@ -221,11 +440,30 @@ describe('SettleService', () => {
           Ref: logicalId(stack, service.callbackSecret as NonNullable<typeof service.callbackSecret>),
         },
         [environmentVariables.apiUrl]: stack.resolve(service.apiUrl),
+        [environmentVariables.bucketName]: { Ref: logicalId(stack, service.bucket) },
         POWERTOOLS_SERVICE_NAME: 'settle',
         POWERTOOLS_METRICS_NAMESPACE: 'Settle',
         POWERTOOLS_LOG_LEVEL: 'DEBUG',
         NODE_OPTIONS: '--enable-source-maps',
       });
+    });
+
+    it('gets the payload bucket with or without the API, and the snapshot offload threshold only when the props give one', () => {
+      const without = synthService({ api: false });
+      expect(variablesOf(without.template, /^Settle worker/)).toMatchObject({
+        [environmentVariables.bucketName]: { Ref: logicalId(without.stack, without.service.bucket) },
+      });
+      expect(variablesOf(without.template, /^Settle worker/)).not.toHaveProperty(environmentVariables.snapshotOffloadBytes);
+
+      const { template } = synthService({ snapshotOffloadBytes: 100_000 });
+      expect(variablesOf(template, /^Settle worker/)).toHaveProperty(environmentVariables.snapshotOffloadBytes, '100000');
+      expect(variablesOf(template, /^Settle API/)).not.toHaveProperty(environmentVariables.snapshotOffloadBytes);
+      expect(variablesOf(template, /^Settle sweeper/)).not.toHaveProperty(environmentVariables.snapshotOffloadBytes);
+      // 0 is a threshold (every snapshot offloaded), not an absent one.
+      expect(variablesOf(synthService({ snapshotOffloadBytes: 0 }).template, /^Settle worker/)).toHaveProperty(
+        environmentVariables.snapshotOffloadBytes,
+        '0',
+      );
     });
 
     it('gets neither the callback key nor the API URL without the API', () => {
@@ -248,6 +486,14 @@ describe('SettleService', () => {
         [environmentVariables.tableName]: { Ref: logicalId(stack, service.table) },
       });
       expect(variables(/^Settle sweeper/)).not.toHaveProperty(environmentVariables.deadLetterQueueUrl);
+    });
+
+    it('gives the sweeper no payload bucket: a wake is small', () => {
+      const { template } = synthService();
+
+      expect(variablesOf(template, /^Settle sweeper/)).toHaveProperty(environmentVariables.tableName);
+      expect(variablesOf(template, /^Settle sweeper/)).not.toHaveProperty(environmentVariables.bucketName);
+      expect(variablesOf(template, /^Settle worker/)).toHaveProperty(environmentVariables.bucketName);
     });
 
     it('logs at INFO by default', () => {
@@ -593,7 +839,7 @@ describe('SettleService', () => {
       }
     });
 
-    it("gets the settings configFromEnvironment(env, 'api') needs, the callback key, the API URL and no DLQ", () => {
+    it("gets the settings configFromEnvironment(env, 'api') needs, the callback key, the API URL, the payload bucket and no DLQ", () => {
       const { template, stack, service } = synthService({ logLevel: 'DEBUG' });
       const variables = variablesOf(template, /^Settle API/) as Record<string, unknown>;
 
@@ -604,6 +850,7 @@ describe('SettleService', () => {
           Ref: logicalId(stack, service.callbackSecret as NonNullable<typeof service.callbackSecret>),
         },
         [environmentVariables.apiUrl]: stack.resolve(service.apiUrl),
+        [environmentVariables.bucketName]: { Ref: logicalId(stack, service.bucket) },
         [environmentVariables.wakeShards]: String(tableDefinition.wakeShards),
         POWERTOOLS_SERVICE_NAME: 'settle',
         POWERTOOLS_METRICS_NAMESPACE: 'Settle',
@@ -614,7 +861,11 @@ describe('SettleService', () => {
       const deployed = Object.fromEntries(
         Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : `<${name}>`]),
       );
-      expect(configFromEnvironment(deployed, 'api')).toMatchObject({ tableName: '<SETTLE_TABLE>', queueUrl: '<SETTLE_QUEUE_URL>' });
+      expect(configFromEnvironment(deployed, 'api')).toMatchObject({
+        tableName: '<SETTLE_TABLE>',
+        queueUrl: '<SETTLE_QUEUE_URL>',
+        bucketName: '<SETTLE_BUCKET>',
+      });
     });
 
     describe('callback secret', () => {

@@ -24,7 +24,7 @@ function rendered(value: unknown): string {
 }
 
 describe('SettleStack', () => {
-  it("outputs the construct's queue URL, DLQ URL, table name, region, API URL and callback secret, and no copies of them", () => {
+  it("outputs the construct's queue URL, DLQ URL, table name, region, bucket name, API URL and callback secret, and no copies of them", () => {
     const { template, stack } = synthStack();
     const { queue, deadLetterQueue, table } = stack.service;
 
@@ -32,6 +32,7 @@ describe('SettleStack', () => {
     template.hasOutput('SettleDeadLetterQueueUrl', { Value: { Ref: logicalId(stack, deadLetterQueue) } });
     template.hasOutput('SettleTableName', { Value: { Ref: logicalId(stack, table) } });
     template.hasOutput('SettleRegion', { Value: { Ref: 'AWS::Region' } });
+    template.hasOutput('SettleBucketName', { Value: { Ref: logicalId(stack, stack.service.bucket) } });
     template.hasOutput('SettleApiUrl', { Value: stack.resolve(stack.service.apiUrl) });
     template.hasOutput('SettleCallbackSecretArn', {
       Value: { Ref: logicalId(stack, stack.service.callbackSecret as NonNullable<typeof stack.service.callbackSecret>) },

@@ -61,6 +61,7 @@ function expectCompleteAssembly(outdir: string): void {
     'ReceiveDeadLettersCommand',
     'SendEventCommand',
     'SettleApiUrl',
+    'SettleBucketName',
     'SettleCallbackSecretArn',
     'SettleDeadLetterQueueUrl',
     'SettleQueueUrl',
@@ -91,7 +92,7 @@ describe('SettleStack', () => {
       expectCompleteAssembly(outdir);
     }, 180_000);
 
-    it('deletes the table, the log groups and the callback secret with the stack under -c destroyOnRemoval=true, and keeps them without', () => {
+    it('deletes the table, the buckets, the log groups and the callback secret with the stack under -c destroyOnRemoval=true, and keeps them without', () => {
       const { app } = JSON.parse(readFileSync(join(repositoryRoot, 'cdk.json'), 'utf8'));
       const deletionPolicies = (context: Record<string, string>) => {
         const outdir = tempDir();
@@ -103,13 +104,20 @@ describe('SettleStack', () => {
         expect(result.status, explain(result)).toBe(0);
         const template = JSON.parse(readFileSync(join(outdir, 'SettleStack.template.json'), 'utf8'));
         return Object.values(template.Resources as Record<string, { Type: string; DeletionPolicy?: string }>)
-          .filter(({ Type }) => ['AWS::DynamoDB::Table', 'AWS::Logs::LogGroup', 'AWS::SecretsManager::Secret'].includes(Type))
+          .filter(({ Type }) =>
+            ['AWS::DynamoDB::Table', 'AWS::Logs::LogGroup', 'AWS::S3::Bucket', 'AWS::SecretsManager::Secret'].includes(Type),
+          )
           .map(({ Type, DeletionPolicy }) => `${Type} ${DeletionPolicy}`)
           .sort();
       };
 
-      // Log groups: the worker's, the sweeper's, the API function's, the API's access logs.
-      const resources = ['AWS::DynamoDB::Table', ...Array(4).fill('AWS::Logs::LogGroup'), 'AWS::SecretsManager::Secret'];
+      // Log groups: the worker's, the sweeper's, the API function's, the API's access logs. Buckets: the payload bucket and its access logs.
+      const resources = [
+        'AWS::DynamoDB::Table',
+        ...Array(4).fill('AWS::Logs::LogGroup'),
+        ...Array(2).fill('AWS::S3::Bucket'),
+        'AWS::SecretsManager::Secret',
+      ];
       expect(deletionPolicies({ destroyOnRemoval: 'true' })).toEqual(resources.map((type) => `${type} Delete`));
       expect(deletionPolicies({})).toEqual(resources.map((type) => `${type} Retain`));
     }, 180_000);

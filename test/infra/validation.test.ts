@@ -35,6 +35,7 @@ describe('SettleService', () => {
             logLevel: 'LOUD' as never,
             removalPolicy: RemovalPolicy.SNAPSHOT,
             oldestEventAgeAlarmThreshold: Duration.seconds(30),
+            snapshotOffloadBytes: -1,
             workerEntry: '/nowhere/worker.ts',
             sweeperEntry: 'functions/sweeper.py',
             outputPrefix: 'settle-orders',
@@ -50,6 +51,7 @@ describe('SettleService', () => {
         'logLevel',
         'removalPolicy',
         'oldestEventAgeAlarmThreshold',
+        'snapshotOffloadBytes',
         'workerEntry',
         'sweeperEntry',
         'outputPrefix',
@@ -60,7 +62,7 @@ describe('SettleService', () => {
       ]) {
         expect(error.message).toContain(`${prop} `);
       }
-      expect(error.message.split('; ')).toHaveLength(13);
+      expect(error.message.split('; ')).toHaveLength(14);
       expect(stack.node.findAll().filter((c) => c !== stack)).toEqual([]);
     });
 
@@ -75,6 +77,7 @@ describe('SettleService', () => {
         tracing: false,
         removalPolicy: RemovalPolicy.RETAIN,
         oldestEventAgeAlarmThresholdSeconds: 300,
+        snapshotOffloadBytes: undefined,
         worker: { entry: fixtureEntry },
         sweeperEntry: fixtureEntry,
         outputPrefix: 'Settle',
@@ -102,6 +105,13 @@ describe('SettleService', () => {
       // An issuer from another construct (a user pool's provider URL) is a token: taken as is.
       const issuer = Token.asString({ Ref: 'UserPoolProviderUrl' });
       expect(resolveProps(withEntries({ api: { jwt: { issuer, audience: ['client'] } } })).api).toMatchObject({ jwt: { issuer } });
+    });
+
+    it('takes the snapshot offload threshold as given, and leaves it to the runtime when not', () => {
+      expect(resolveProps(withEntries({})).snapshotOffloadBytes).toBeUndefined();
+      expect('snapshotOffloadBytes' in resolveProps(withEntries({}))).toBe(true);
+      expect(resolveProps(withEntries({ snapshotOffloadBytes: 0 })).snapshotOffloadBytes).toBe(0);
+      expect(resolveProps(withEntries({ snapshotOffloadBytes: 100_000 })).snapshotOffloadBytes).toBe(100_000);
     });
 
     it('bounds each event by the worker timeout less the 2 s kept back, by default and when given', () => {
@@ -195,6 +205,19 @@ describe('SettleService', () => {
       ],
       ['a burst limit of 0', { api: { throttle: { burstLimit: 0 } } }, /api\.throttle\.burstLimit .* got 0/],
       [
+        'a negative snapshot offload threshold',
+        { snapshotOffloadBytes: -1 },
+        /snapshotOffloadBytes must be a whole number of bytes, 0 or more, got -1$/,
+      ],
+      ['a fractional snapshot offload threshold', { snapshotOffloadBytes: 1024.5 }, /snapshotOffloadBytes .* got 1024\.5$/],
+      ['a snapshot offload threshold that is not a number', { snapshotOffloadBytes: Number.NaN }, /snapshotOffloadBytes .* got NaN$/],
+      [
+        'an infinite snapshot offload threshold',
+        { snapshotOffloadBytes: Number.POSITIVE_INFINITY },
+        /snapshotOffloadBytes .* got Infinity$/,
+      ],
+      ['a snapshot offload threshold as a string', { snapshotOffloadBytes: '65536' as never }, /snapshotOffloadBytes .* got 65536$/],
+      [
         'an output prefix that is not a logical id',
         { outputPrefix: 'orders_settle' },
         /outputPrefix must be 1 to 200 letters or digits \(stack output keys are CloudFormation logical ids\), got 'orders_settle'/,
@@ -214,6 +237,7 @@ describe('SettleService', () => {
       ['an alarm threshold of one minute', { oldestEventAgeAlarmThreshold: Duration.minutes(1) }],
       ['an output prefix of letters and digits', { outputPrefix: 'Orders2' }],
       ['no API', { api: false }],
+      ['a snapshot offload threshold of 0 (every snapshot offloaded)', { snapshotOffloadBytes: 0 }],
       ['a fractional rate limit and a burst of 1', { api: { throttle: { rateLimit: 0.5, burstLimit: 1 } } }],
       ['a JWT issuer with a path', { api: { jwt: { issuer: 'https://login.example.com/tenant/v2.0', audience: ['a', 'b'] } } }],
     ])('accepts %s', (_, props) => {
