@@ -1,6 +1,7 @@
 /**
  * Runs the benchmark sections in order and writes what they found: JSON to bench/results/, and (after a
- * full run) the figures table into docs/PERFORMANCE.md between its generated-section markers.
+ * full run) the figures table into docs/PERFORMANCE.md between its generated-section markers; with `only` and
+ * `docs: true`, just those sections' tables there, the others' left as they are.
  *
  * @example
  * const { result } = await runBench({ quick: true, outDir: tmp, docs: false });
@@ -17,6 +18,7 @@ import {
   renderSection,
   sectionIds,
   spliceGenerated,
+  spliceSections,
   type BenchResult,
   type Section,
   type SectionId,
@@ -27,6 +29,7 @@ import { cpuSection } from './sections/cpu.ts';
 import { dashboardSection } from './sections/dashboard.ts';
 import { e2eSection, type E2eFindings } from './sections/e2e.ts';
 import { listIndexSection } from './sections/list-index.ts';
+import { payloadsSection } from './sections/payloads.ts';
 import { scaleSection } from './sections/scale.ts';
 import { storageSection, type StorageFindings } from './sections/storage.ts';
 
@@ -38,7 +41,10 @@ export interface BenchOptions {
   readonly quick: boolean;
   /** Where the JSON goes. @default bench/results */
   readonly outDir?: string;
-  /** Write the table into docs/PERFORMANCE.md. @default true for a full run of every section */
+  /**
+   * Write the tables into docs/PERFORMANCE.md: all of them after a run of every section; with `only`, just those
+   * sections' tables (each in place of its previous one). @default true for a full run of every section
+   */
   readonly docs?: boolean;
   /** Run only these sections (cost needs storage and e2e; it is skipped without them). @default all */
   readonly only?: readonly SectionId[];
@@ -85,6 +91,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   await run('scale', () => scaleSection(sizes.scale));
   await run('list-index', () => listIndexSection(sizes.listIndex));
   await run('dashboard', () => dashboardSection(sizes.dashboard));
+  await run('payloads', () => payloadsSection(sizes.payloads));
 
   const mode = options.quick ? 'quick' : 'full';
   const result: BenchResult = {
@@ -93,7 +100,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     durationMs: performance.now() - began,
     machine: machineInfo(),
     loadAverage: { start: loadAtStart, end: loadavg()[0] ?? 0 },
-    command: options.quick ? 'npm run bench -- --quick' : 'npm run bench',
+    command: commandOf(options),
     sections: sections.sort((a, b) => sectionIds.indexOf(a.id) - sectionIds.indexOf(b.id)),
   };
 
@@ -105,7 +112,16 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   writeFileSync(join(outDir, `latest-${mode}.json`), json);
 
   const docsWritten = options.docs ?? (!options.quick && options.only === undefined);
-  if (docsWritten) writeFileSync(performanceDoc, spliceGenerated(readFileSync(performanceDoc, 'utf8'), renderMarkdown(result)));
+  if (docsWritten) {
+    const document = readFileSync(performanceDoc, 'utf8');
+    writeFileSync(performanceDoc, options.only ? spliceSections(document, result) : spliceGenerated(document, renderMarkdown(result)));
+  }
   log(renderConsole(result, { sections: false }));
   return { result, jsonPath, docsWritten };
+}
+
+/** The command line that reproduces a run. */
+function commandOf(options: BenchOptions): string {
+  const flags = [...(options.quick ? ['--quick'] : []), ...(options.only ? [`--only ${options.only.join(',')}`] : [])];
+  return flags.length > 0 ? `npm run bench -- ${flags.join(' ')}` : 'npm run bench';
 }

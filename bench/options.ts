@@ -22,6 +22,22 @@ export interface BenchSizes {
   readonly listIndex: { readonly instancesPerMachine: number; readonly eventsPerInstance: number };
   /** Approvals written into the table, and measured openings of the machine view (after one warm-up). */
   readonly dashboard: { readonly instances: number; readonly runs: number };
+  /** The offload path beside the inline one: snapshots and events of these sizes, rounds per contender. */
+  readonly payloads: {
+    /** Snapshot sizes, gzipped KiB: saved and restored inline and offloaded, alternately. */
+    readonly snapshotKib: readonly number[];
+    /** One snapshot of this many MiB of JSON, offloaded only (it cannot be inline). */
+    readonly largeSnapshotMib: number;
+    readonly snapshotRounds: number;
+    /** Event sizes, KiB: sent inline and by claim check, alternately (both fit SQS). */
+    readonly eventKib: readonly number[];
+    /** Event sizes, KiB, by claim check only (over SQS's 256 KiB). */
+    readonly largeEventKib: readonly number[];
+    readonly eventRounds: number;
+    readonly largeRounds: number;
+    /** Untimed rounds before the measured ones, per size. */
+    readonly warmup: number;
+  };
 }
 
 export const fullSizes: BenchSizes = {
@@ -40,6 +56,16 @@ export const fullSizes: BenchSizes = {
   },
   listIndex: { instancesPerMachine: 5, eventsPerInstance: 40 },
   dashboard: { instances: 10_000, runs: 5 },
+  payloads: {
+    snapshotKib: [16, 64, 200, 350],
+    largeSnapshotMib: 5,
+    snapshotRounds: 31,
+    eventKib: [100, 250],
+    largeEventKib: [1024, 5120],
+    eventRounds: 21,
+    largeRounds: 9,
+    warmup: 2,
+  },
 };
 
 export const quickSizes: BenchSizes = {
@@ -58,4 +84,14 @@ export const quickSizes: BenchSizes = {
   },
   listIndex: { instancesPerMachine: 1, eventsPerInstance: 3 },
   dashboard: { instances: 60, runs: 1 },
+  payloads: {
+    snapshotKib: [64],
+    largeSnapshotMib: 1,
+    snapshotRounds: 2,
+    eventKib: [100],
+    largeEventKib: [1024],
+    eventRounds: 2,
+    largeRounds: 1,
+    warmup: 1,
+  },
 };

@@ -18,7 +18,21 @@ export const prices = {
   lambdaRequest: 0.2 / 1e6,
   /** Step Functions Standard, per state transition. */
   stepFunctionsTransition: 0.025 / 1000,
+  /** DynamoDB Standard table class, storage per GB-month (https://aws.amazon.com/dynamodb/pricing/on-demand/). */
+  dynamoStorageGbMonth: 0.25,
+  /**
+   * S3 Standard, per PUT, COPY, POST or LIST request; PutObjectTagging is billed as one of these
+   * (https://aws.amazon.com/s3/pricing/, "Requests & data retrievals"; same caveat: not verified online here).
+   */
+  s3PutRequest: 0.005 / 1000,
+  /** S3 Standard, per GET or SELECT request (https://aws.amazon.com/s3/pricing/). */
+  s3GetRequest: 0.0004 / 1000,
+  /** S3 Standard, storage per GB-month, first 50 TB (https://aws.amazon.com/s3/pricing/, "Storage"). */
+  s3StorageGbMonth: 0.023,
 } as const;
+
+/** Days in a billing month, as S3 and DynamoDB prorate GB-months (730 hours). */
+export const daysPerMonth = 730 / 24;
 
 /** The worker's memory size in the cost model. */
 export const lambdaMemoryGb = 0.5;

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every section at full size (≈ 5–10 min on 2 cores), JSON to bench/results/, the table
  * into docs/PERFORMANCE.md. `npm run bench -- --quick` (or SETTLE_BENCH_QUICK=1): tiny sizes, no docs.
- * `--only cpu,scale` runs some sections; `--out <dir>` writes the JSON elsewhere.
+ * `--only cpu,scale` runs some sections (and leaves the docs alone; `--only payloads --docs` writes just those
+ * sections' tables into docs/PERFORMANCE.md); `--out <dir>` writes the JSON elsewhere.
  */
 import { parseArgs } from 'node:util';
 import { runBench } from './main.ts';
