@@ -128,11 +128,12 @@ export async function resolveConnection(
 
   const dev = await runningDev(devDiscoveryFile(env));
   if (dev) {
+    const bucketName = given(options.bucketName) ?? dev.bucketName;
     return {
       queueUrl: dev.queueUrl,
       deadLetterQueueUrl: dev.deadLetterQueueUrl,
       tableName: dev.tableName,
-      ...(dev.bucketName ? { bucketName: dev.bucketName } : {}),
+      ...(bucketName === undefined ? {} : { bucketName }),
       region: dev.region,
       local: { sqsEndpoint: dev.sqsEndpoint, dynamodbEndpoint: dev.dynamodbEndpoint, registry: dev.registry },
       ...(dev.api ? { api: { url: dev.api.url, callbackKey: dev.api.callbackKey } } : {}),

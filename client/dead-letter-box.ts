@@ -67,16 +67,17 @@ interface Received {
   readonly receiptHandle: string;
 }
 
-/** Codes whose cause is the event itself: sending the same body again fails the same way. */
+/**
+ * Codes whose cause is the event itself: sending the same body again fails the same way. The payload codes are
+ * not among them: a claim check is followed before a redrive (and refused if it still cannot be), and a
+ * snapshot object restored after `payload-missing` makes the same event apply.
+ */
 const malformed: ReadonlySet<PermanentCode> = new Set([
   'invalid-instance-key',
   'invalid-json',
   'invalid-event',
   'reserved-type',
   'event-too-large',
-  'payload-refused',
-  'payload-missing',
-  'payload-corrupt',
 ]);
 const appliedOutcomes: ReadonlySet<HistoryEntry['outcome']> = new Set(['resolve', 'reject', 'done', 'ignored']);
 

@@ -6,7 +6,7 @@ import type { ContextFrom, StateValue } from 'xstate';
 import { createDocumentClient } from '../runtime/aws/dynamo-store.ts';
 import type { EventObject } from 'xstate';
 import { type CallbackOptions, makeCallbackUrl, secretValue } from '../api/callbacks.ts';
-import { RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
+import { PermanentError, RequestError, WaitTimeoutError } from '../runtime/core/errors.ts';
 import { shardOf } from '../runtime/core/instance-key.ts';
 import { maxEventBytes } from '../runtime/core/event.ts';
 import { defaults } from '../runtime/core/config.ts';
@@ -170,6 +170,13 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
   }
 
   constructor(private readonly options: SettleClientOptions<R>) {
+    const offloadAbove = options.eventOffloadBytes;
+    if (offloadAbove !== undefined && (!Number.isSafeInteger(offloadAbove) || offloadAbove < 0 || offloadAbove > maxEventBytes)) {
+      throw new RequestError(
+        'invalid-option',
+        `eventOffloadBytes must be a whole number from 0 to ${maxEventBytes} (SQS's limit), got ${offloadAbove}.`,
+      );
+    }
     this.sqs = options.sqs ?? new SQSClient({});
     this.dynamodb = options.dynamodb ?? createDocumentClient(new DynamoDBClient({}));
     this.deadLetters = new DeadLetterBox(
@@ -209,7 +216,7 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
   async sendMany(events: readonly OutgoingEvent<R>[], options: SendManyOptions = {}): Promise<SendResult[]> {
     const checked = events.map((entry, index) => {
       try {
-        const { key, body, type } = checkOutgoing(`${entry.machine}/${entry.id}`, entry.event, this.options.registry, this.maxEventBytes);
+        const { key, body, type } = this.checked(`${entry.machine}/${entry.id}`, entry.event);
         return { index, key: key.key, body, type, deduplicationId: entry.deduplicationId ?? randomUUID() };
       } catch (error) {
         (error as Error).message = `Event ${index + 1}: ${(error as Error).message}`;
@@ -359,8 +366,23 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
 
   /** Checks an event (see checkOutgoing) and returns the body to send: itself, or a claim check for it. */
   private async outgoing(instanceKey: string, event: unknown): Promise<{ key: InstanceKey; body: string; type: string }> {
-    const { key, body, type } = checkOutgoing(instanceKey, event, this.options.registry, this.maxEventBytes);
+    const { key, body, type } = this.checked(instanceKey, event);
     return { key, body: await this.claimCheck(key.key, body, type), type };
+  }
+
+  /** checkOutgoing with this client's size limit; an event too large for SQS says what this client lacks. */
+  private checked(instanceKey: string, event: unknown): ReturnType<typeof checkOutgoing> {
+    try {
+      return checkOutgoing(instanceKey, event, this.options.registry, this.maxEventBytes);
+    } catch (error) {
+      if (this.options.payloads || !(error instanceof PermanentError) || error.code !== 'event-too-large') throw error;
+      throw new PermanentError(
+        'event-too-large',
+        `${error.message.slice(0, error.message.indexOf(' Send '))} This client has no payload bucket to put it in: connect with --stack ` +
+          '(its SettleBucketName output), or pass --bucket / SETTLE_BUCKET (SettleClient: `payloads`).',
+        { instanceKey: error.instanceKey },
+      );
+    }
   }
 
   /** A body over `eventOffloadBytes` put in the payload bucket, and the pointer to send in its place. */
@@ -387,6 +409,7 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
 }
 
 function viewOf(record: InstanceRecord): InstanceView {
+  if (record.unreadableSnapshot) throw record.unreadableSnapshot;
   return {
     key: record.pk,
     machine: record.machine,
@@ -415,15 +438,15 @@ function viewOf(record: InstanceRecord): InstanceView {
 function resultOf(record: InstanceRecord, sequenceNumber: string): EventResult {
   const wanted = BigInt(sequenceNumber);
   const entry = record.history.find((candidate) => /^\d+$/.test(candidate.seq) && BigInt(candidate.seq) === wanted);
-  const view = viewOf(record);
   const base = {
     instanceKey: record.pk,
     sequenceNumber,
-    value: view.value,
-    states: view.states,
-    context: view.context,
-    tags: view.tags,
-    status: view.status,
+    value: record.value,
+    states: record.states,
+    // An instance whose snapshot cannot be read dead-letters the event with that reason (below): no context to show.
+    context: record.unreadableSnapshot ? undefined : record.snapshot.context,
+    tags: record.tags,
+    status: record.status,
   };
   if (!entry) {
     // Past lastSeq, not in the history: trimmed by newer events, or refused before the instance existed (a new

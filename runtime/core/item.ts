@@ -51,6 +51,8 @@ export function buildRecord(
     createdAt: stored?.createdAt ?? now,
     updatedAt: now,
     ...(stored?.snapshotRef ? { snapshotRef: stored.snapshotRef } : {}),
+    // An instance whose snapshot could not be read keeps the item it has: its pointer, not a snapshot.
+    ...(state === stored && stored.unreadableSnapshot ? { unreadableSnapshot: stored.unreadableSnapshot } : {}),
   };
 }
 
@@ -111,11 +113,14 @@ export function encodeItem(record: InstanceRecord): StoredItem {
  * too large: a `snapshot-too-large` error says how large each part is.
  */
 export function encodeRecord(record: InstanceRecord, offload?: Pick<SnapshotOffload, 'aboveBytes'>): EncodedItem {
-  const { snapshot, snapshotRef, ...rest } = record;
-  const json = JSON.stringify(snapshot);
+  const { snapshot, snapshotRef, unreadableSnapshot, ...rest } = record;
   const fields = { ...rest, ...listIndexFields(record) };
+  const json = unreadableSnapshot ? '' : JSON.stringify(snapshot);
   let encoded: EncodedItem;
-  if (Buffer.byteLength(json) <= compressAboveBytes) encoded = { item: { ...fields, snapshot: json } };
+  if (unreadableSnapshot) {
+    if (!snapshotRef) throw unreadableSnapshot;
+    encoded = { item: { ...fields, snapshotRef } };
+  } else if (Buffer.byteLength(json) <= compressAboveBytes) encoded = { item: { ...fields, snapshot: json } };
   else {
     const gz = gzipSync(json);
     const inline = { ...fields, snapshotGz: gz };
@@ -182,22 +187,30 @@ export async function saveRecord(
 
 /**
  * Reads a stored item back into its record, fetching an offloaded snapshot from `payloads`. When that object is
- * missing or not the one written, the record still reads (its lastSeq, history and letters are sound) but its
- * `snapshot` throws the reason: the worker dead-letters the instance's events with it, a client's `get` reports it.
+ * missing or not the one written, the record still reads (its lastSeq, history and letters are sound), with a
+ * null `snapshot` and the reason in `unreadableSnapshot`: the worker dead-letters the instance's events with
+ * it, a client's `get` reports it.
  */
 export async function loadRecord(item: StoredItem, payloads: PayloadStore | undefined): Promise<InstanceRecord> {
   const ref = item.snapshotRef;
   if (!ref) return decodeItem(item);
-  let object: Uint8Array | undefined;
-  if (payloads) object = await payloads.get(ref.key);
-  return decodeItem(item, object ?? null);
+  if (!payloads) {
+    const reason = new PermanentError(
+      'payload-missing',
+      `The snapshot of ${item.pk} is in the payload bucket (${ref.key}), and this reader was given no bucket: set SETTLE_BUCKET ` +
+        '(the CDK construct sets it on its functions), or for the settle CLI and client pass --bucket or connect with --stack.',
+      { instanceKey: item.pk },
+    );
+    return decodeItem(item, reason);
+  }
+  return decodeItem(item, (await payloads.get(ref.key)) ?? null);
 }
 
 /**
- * Decodes a stored item. For an offloaded snapshot pass its object's bytes (`null`: there is none, and the
- * record's `snapshot` throws why).
+ * Decodes a stored item. For an offloaded snapshot pass its object's bytes (`null`: there is none), or why it
+ * could not be had; the record then has a null `snapshot` and the reason in `unreadableSnapshot`.
  */
-export function decodeItem(item: StoredItem, snapshotObject?: Uint8Array | null): InstanceRecord {
+export function decodeItem(item: StoredItem, snapshotObject?: Uint8Array | PermanentError | null): InstanceRecord {
   // The list index's fields are derived from the record: they are not part of it.
   const { snapshot, snapshotGz, listShard: _shard, listSort: _sort, inStates: _states, ...rest } = item;
   const record: InstanceRecord = {
@@ -214,24 +227,14 @@ export function decodeItem(item: StoredItem, snapshotObject?: Uint8Array | null)
     const json = snapshotGz ? gunzipSync(snapshotGz).toString('utf8') : (snapshot ?? 'null');
     return { ...record, snapshot: JSON.parse(json) as PersistedSnapshot };
   }
-  let unreadable: PermanentError | undefined;
-  if (!snapshotObject) unreadable = missingSnapshot(item.pk, ref);
-  else {
-    try {
-      checkObject(ref, snapshotObject, item.pk, 'snapshot');
-    } catch (error) {
-      unreadable = error as PermanentError;
-    }
+  if (snapshotObject instanceof PermanentError) return { ...record, unreadableSnapshot: snapshotObject };
+  if (!snapshotObject) return { ...record, unreadableSnapshot: missingSnapshot(item.pk, ref) };
+  try {
+    checkObject(ref, snapshotObject, item.pk, 'snapshot');
+  } catch (error) {
+    return { ...record, unreadableSnapshot: error as PermanentError };
   }
-  if (!unreadable)
-    return { ...record, snapshot: JSON.parse(gunzipSync(snapshotObject as Uint8Array).toString('utf8')) as PersistedSnapshot };
-  const reason = unreadable;
-  return Object.defineProperty(record, 'snapshot', {
-    enumerable: true,
-    get(): never {
-      throw reason;
-    },
-  });
+  return { ...record, snapshot: JSON.parse(gunzipSync(snapshotObject).toString('utf8')) as PersistedSnapshot };
 }
 
 function missingSnapshot(instanceKey: string, ref: ObjectRef): PermanentError {

@@ -50,7 +50,9 @@ export function sha256Hex(bytes: Uint8Array | string): string {
 export function instanceSegment(instanceKey: string): string {
   const slash = instanceKey.indexOf('/');
   if (slash > 0 && /^[a-z0-9-]+$/.test(instanceKey.slice(0, slash))) {
-    return `${instanceKey.slice(0, slash)}/${encodeURIComponent(instanceKey.slice(slash + 1))}`;
+    const id = instanceKey.slice(slash + 1);
+    // encodeURIComponent leaves dots: an id of '.' or '..' would be a path segment some servers resolve.
+    return `${instanceKey.slice(0, slash)}/${id === '.' || id === '..' ? id.replaceAll('.', '%2E') : encodeURIComponent(id)}`;
   }
   return `~invalid/${sha256Hex(instanceKey).slice(0, 40)}`;
 }

@@ -184,6 +184,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
   let session: InstanceSession | undefined;
   let unopenable: PermanentError | undefined;
   try {
+    if (stored?.unreadableSnapshot) throw stored.unreadableSnapshot;
     session = InstanceSession.open({
       definition,
       key,

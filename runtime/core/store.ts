@@ -1,4 +1,4 @@
-import type { PermanentCode } from './errors.ts';
+import type { PermanentCode, PermanentError } from './errors.ts';
 import type { ObjectRef } from './payloads.ts';
 import type { MachineState } from './instance.ts';
 import type { Outcome } from './settled.ts';
@@ -60,6 +60,12 @@ export interface InstanceRecord extends MachineState {
    * payloads"): set when read. A write compares its snapshot's hash with it, to keep the object or replace it.
    */
   readonly snapshotRef?: ObjectRef;
+  /**
+   * Set when read, never stored: why the offloaded snapshot could not be read (its object is missing or not the
+   * one written). `snapshot` is then null; the item keeps its pointer, and the worker dead-letters the
+   * instance's events with this reason, recording each in the history.
+   */
+  readonly unreadableSnapshot?: PermanentError;
 }
 
 /** An instance with a timer due, as found in the due index. */

@@ -260,6 +260,7 @@ describe('resolveConnection: a deployed stack', () => {
     [keys.region]: 'eu-west-1',
     [keys.apiUrl]: 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/',
     [keys.callbackSecretArn]: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:SettleCallbackKey-AbCdEf',
+    [keys.bucketName]: 'ordersprod-settlebucket-1a2b3c4d5e6f',
   };
   /** The example app's output keys, from its synthesized template: what CloudFormation will answer with. */
   let templateOutputs: string[];
@@ -292,7 +293,7 @@ describe('resolveConnection: a deployed stack', () => {
   }, 60_000);
   afterAll(() => cloudFormation?.close());
 
-  it("reads the queue URLs, the table, the region and the HTTP API from the outputs Settle's construct adds", async () => {
+  it("reads the queue URLs, the table, the bucket, the region and the HTTP API from the outputs Settle's construct adds", async () => {
     expect(templateOutputs).toEqual(expect.arrayContaining(Object.values(keys)));
 
     const connection = await resolveConnection({ stack: 'OrdersProd' }, environment(settings), { cloudFormation: cloudFormation.client() });
@@ -301,6 +302,7 @@ describe('resolveConnection: a deployed stack', () => {
       queueUrl,
       deadLetterQueueUrl,
       tableName: 'OrdersProd-SettleTable1A2B3C4D-0ABCDEF12345',
+      bucketName: 'ordersprod-settlebucket-1a2b3c4d5e6f',
       region: 'eu-west-1',
       api: {
         url: 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/',

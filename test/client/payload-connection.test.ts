@@ -451,7 +451,7 @@ describe('SettleClient: claim checks for large events', () => {
     expect(sends[0]?.MessageBody).toBe(JSON.stringify(eventOfBytes(maxEventBytes)));
     expect(error.code).toBe('event-too-large');
     expect(error.message).toContain(`is ${maxEventBytes + 1} bytes, over the ${maxEventBytes}-byte limit`);
-    expect(error.message).toContain("which put large events in the stack's payload bucket");
+    expect(error.message).toContain('This client has no payload bucket to put it in: connect with --stack');
   });
 
   it('with a bucket takes an event of 10 MiB and refuses a larger one before putting or sending anything', async () => {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
-import { RetryableError, VersionConflictError } from '../../runtime/core/errors.ts';
+import { type PermanentError, RetryableError, VersionConflictError } from '../../runtime/core/errors.ts';
 import {
   compressAboveBytes,
   encodeRecord,
@@ -387,7 +387,7 @@ describe('loadRecord', () => {
     expect(loaded).toMatchObject({ pk: 'blob/b1', version: 3, lastSeq: '18000000000000000003' });
   });
 
-  it('reads a record whose object is missing, and throws payload-missing only when its snapshot is used', async () => {
+  it('reads a record whose object is missing, with a null snapshot and payload-missing as the reason', async () => {
     const payloads = new MemoryPayloadStore();
     const history = entries(2);
     const item = await savedItem(payloads, snapshotWith(noise(100 * KiB)), history);
@@ -399,7 +399,9 @@ describe('loadRecord', () => {
     expect(loaded.lastSeq).toBe('18000000000000000003');
     expect(loaded.history).toEqual(history);
     expect(loaded.version).toBe(3);
-    const error = thrownBy(() => loaded.snapshot);
+    expect(loaded.snapshot).toBeNull();
+    expect(loaded.snapshotRef?.key).toBe(key);
+    const error = loaded.unreadableSnapshot as PermanentError;
     expect(error.code).toBe('payload-missing');
     expect(error.instanceKey).toBe('blob/b1');
     expect(error.message).toContain(`The snapshot of blob/b1 is offloaded to ${key} in the payload bucket, and that object is not there`);
@@ -412,7 +414,9 @@ describe('loadRecord', () => {
     const loaded = await loadRecord(item, undefined);
 
     expect(loaded.lastSeq).toBe('18000000000000000003');
-    expect(thrownBy(() => loaded.snapshot).code).toBe('payload-missing');
+    expect(loaded.snapshot).toBeNull();
+    expect(loaded.unreadableSnapshot?.code).toBe('payload-missing');
+    expect(loaded.unreadableSnapshot?.message).toContain('this reader was given no bucket: set SETTLE_BUCKET');
   });
 
   it('refuses an altered object as payload-corrupt: the same size with another hash, or another size', async () => {
@@ -430,7 +434,8 @@ describe('loadRecord', () => {
       const loaded = await loadRecord(item, payloads);
 
       expect(loaded.lastSeq).toBe('18000000000000000003');
-      const error = thrownBy(() => loaded.snapshot);
+      expect(loaded.snapshot).toBeNull();
+      const error = loaded.unreadableSnapshot as PermanentError;
       expect(error.code).toBe('payload-corrupt');
       expect(error.message).toContain(
         `The snapshot object ${key} of instance blob/b1 is not the one that was written: ${replacement.byteLength} bytes`,
@@ -572,7 +577,7 @@ describe('the worker over a MemoryStore that offloads', () => {
     expect((await stored(store, pk)).snapshot.context).toEqual({ items: ['next'] });
   });
 
-  it('dead-letters a new event with payload-missing when the snapshot object is gone, and keeps lastSeq', async () => {
+  it('dead-letters a new event with payload-missing when the snapshot object is gone, recording it in the history', async () => {
     const { core, store, payloads, deadLetters } = offloadingCore();
     const first = noise(20 * KiB);
     await processBatch([add(1, first)], core, budget());
@@ -595,8 +600,9 @@ describe('the worker over a MemoryStore that offloads', () => {
     expect(deadLetters.letters[0]?.error.code).toBe('payload-missing');
     expect(deadLetters.letters[0]?.error.message).toContain(key);
     const after = await store.read(pk);
-    // lastSeq is never lost: it stays, or moves on to the dead-lettered event if the worker records it.
-    expect([before.lastSeq, sequence(2).toString()]).toContain(after?.lastSeq);
+    // The worker records it (so sendAndWait answers dead-lettered) and keeps the item's pointer as it was.
+    expect(after?.lastSeq).toBe(sequence(2).toString());
+    expect(after?.history.at(-1)).toMatchObject({ seq: sequence(2).toString(), outcome: 'dead-lettered', error: 'payload-missing' });
     expect(after?.snapshotRef).toEqual(before.snapshotRef);
 
     // The item was left as it was: once the object is restored the instance goes on from its state.

@@ -222,6 +222,17 @@ describe('resolveBody', () => {
     expect(await resolveBody(body, instance, payloads)).toEqual({ body: event, offloaded: true });
   });
 
+  it("takes claim checks for instances whose id is '.' or '..': their segment is encoded, never a path step", async () => {
+    const payloads = new MemoryPayloadStore('settle-payloads-test');
+    for (const id of ['.', '..']) {
+      const body = await offloadEvent(payloads, `blob/${id}`, event, 'ADD');
+      const { key } = JSON.parse(body).settle.payload as { key: string };
+
+      expect(key.startsWith(`events/blob/${id.replaceAll('.', '%2E')}/`)).toBe(true);
+      expect(await resolveBody(body, `blob/${id}`, payloads)).toEqual({ body: event, offloaded: true });
+    }
+  });
+
   it('writes the same object again for the same body: the key is its content', async () => {
     const payloads = new MemoryPayloadStore();
     const first = await offloadEvent(payloads, instance, event, 'ADD');
