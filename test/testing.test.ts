@@ -1,4 +1,5 @@
-import { setup } from 'xstate';
+import { randomBytes } from 'node:crypto';
+import { assign, setup } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { defineRegistry } from '../runtime/core/registry.ts';
 import { registry } from '../machines/index.ts';
@@ -79,5 +80,30 @@ describe('settle/testing', () => {
     await expect(sent).rejects.toThrow(
       /door\/d1 did not settle within \d+ ms after event 'OPEN' \(it rests in "open"\)\. Tag every state where the machine waits/,
     );
+  });
+
+  it('takes events and contexts past SQS and DynamoDB limits through its payload store, as the worker on AWS does', async () => {
+    const keeper = defineRegistry({
+      keeper: {
+        version: 1,
+        machine: setup({ types: { context: {} as { kept: string[] }, events: {} as { type: 'KEEP'; data: string } } }).createMachine({
+          context: { kept: [] },
+          initial: 'open',
+          states: {
+            open: { tags: ['resolve'], on: { KEEP: { actions: assign({ kept: ({ context, event }) => [...context.kept, event.data] }) } } },
+          },
+        }),
+      },
+    });
+    const world = createTestWorld(keeper);
+    const data = randomBytes(768 * 1024).toString('base64'); // 1 MiB of text that gzip cannot shrink
+
+    const first = await world.send('keeper/k1', { type: 'KEEP', data });
+    const second = await world.send('keeper/k1', { type: 'KEEP', data: 'small' });
+
+    expect(first.outcome).toBe('resolve');
+    expect(second.context).toEqual({ kept: [data, 'small'] });
+    expect((await world.instance('keeper/k1')).snapshotRef?.key).toMatch(/^snapshots\/keeper\/k1\/v2-/);
+    expect(world.deadLetters).toEqual([]);
   });
 });

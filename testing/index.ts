@@ -18,6 +18,9 @@ import type { DeadLetter } from '../runtime/core/dead-letters.ts';
 import { MemoryDeadLetterQueue } from '../runtime/memory/memory-queues.ts';
 import { describeError } from '../runtime/core/errors.ts';
 import { MemoryStore } from '../runtime/memory/memory-store.ts';
+import { MemoryPayloadStore } from '../runtime/memory/memory-payloads.ts';
+import { defaults } from '../runtime/core/config.ts';
+import { offloadEvent } from '../runtime/core/payloads.ts';
 import { processBatch, type AppliedEvent, type WorkerCore } from '../runtime/core/process-batch.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
 import type { InstanceRecord } from '../runtime/core/store.ts';
@@ -93,7 +96,9 @@ export const testCallbacks = { apiUrl: 'https://settle.test', key: 'settle-testi
 export function createTestWorld(registry: MachineRegistry, options: TestWorldOptions = {}): TestWorld {
   // Machines that make callback links get them in a test world too (the setting is this process's).
   configureCallbacks(testCallbacks);
-  const store = new MemoryStore();
+  // Large events and snapshots take the payload bucket's path, as with the client and the worker on AWS.
+  const payloads = new MemoryPayloadStore();
+  const store = new MemoryStore({ payloads, aboveBytes: defaults.snapshotOffloadBytes });
   const deadLetters = new MemoryDeadLetterQueue();
   const wakeQueue = new MemoryWakeQueue();
   let now = options.start === undefined ? Date.parse('2026-01-01T00:00:00Z') : new Date(options.start).getTime();
@@ -102,6 +107,7 @@ export function createTestWorld(registry: MachineRegistry, options: TestWorldOpt
   const core: WorkerCore = {
     registry,
     store,
+    payloads,
     deadLetters,
     now: () => now,
     maxReceiveCount: 5,
@@ -121,7 +127,13 @@ export function createTestWorld(registry: MachineRegistry, options: TestWorldOpt
     const before = deadLetters.letters.length;
     sequence += 1;
     lastProblem = undefined;
-    const record = sqsRecord(instanceKey, sequence, body);
+    const json = JSON.stringify(body);
+    const type = (body as { type?: unknown } | null)?.type;
+    const sent =
+      Buffer.byteLength(json) > defaults.eventOffloadBytes
+        ? await offloadEvent(payloads, instanceKey, json, typeof type === 'string' ? type : undefined)
+        : json;
+    const record = sqsRecord(instanceKey, sequence, sent);
     const { batchItemFailures } = await processBatch([record], core, () => core.eventTimeoutMs ?? 2000);
     if (batchItemFailures.length > 0) {
       throw new NotSettledError(lastProblem ?? `The event to ${instanceKey} was not handled; the worker would retry it.`);
