@@ -1,18 +1,12 @@
-/**
- * Large payloads through the payload bucket (issue 14), end to end on the local stack: fauxqs's SQS and S3,
- * dynalite, the real worker behind the Lambda-like poller, and the client.
- */
-import { randomBytes } from 'node:crypto';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assign, fromPromise, setup } from 'xstate';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import { DynamoStore } from '../runtime/aws/dynamo-store.ts';
 import { processBatch } from '../runtime/core/process-batch.ts';
 import { eventObjectKey, pointerBody, sha256Hex } from '../runtime/core/payloads.ts';
-import { defineRegistry } from '../runtime/index.ts';
 import { MemoryDeadLetterQueue } from '../runtime/memory/memory-queues.ts';
+import { blobRegistry, noise } from './support/blob.ts';
 import { recordingLogger } from './support/emulators.ts';
 import { racingStore } from './support/racing-store.ts';
 import { fifoRecord, sequence } from './support/records.ts';
@@ -21,43 +15,7 @@ import { waitFor } from './support/wait-for.ts';
 
 const MiB = 1024 * 1024;
 
-/** Keeps what it is given: a context that grows by each ADD's `data`. HANG never settles; BOOM throws. */
-const blobMachine = setup({
-  types: {
-    context: {} as { items: string[] },
-    events: {} as { type: 'ADD'; data: string } | { type: 'HANG'; pad?: string } | { type: 'BOOM'; pad?: string },
-  },
-  actors: { forever: fromPromise(() => new Promise<never>(() => {})) },
-  actions: {
-    boom: () => {
-      throw new Error('the machine refuses this event');
-    },
-  },
-}).createMachine({
-  id: 'blob',
-  context: { items: [] },
-  initial: 'open',
-  states: {
-    open: {
-      tags: 'resolve',
-      on: {
-        ADD: { actions: assign({ items: ({ context, event }) => [...context.items, event.data] }) },
-        HANG: 'stuck',
-        BOOM: { actions: 'boom' },
-      },
-    },
-    stuck: { invoke: { src: 'forever' } },
-  },
-});
-
-const registry = defineRegistry({ blob: { machine: blobMachine, version: 1 } });
-
-/** Incompressible text: gzip cannot take a context of it below its own size. */
-function noise(bytes: number): string {
-  return randomBytes(Math.ceil((bytes * 3) / 4))
-    .toString('base64')
-    .slice(0, bytes);
-}
+const registry = blobRegistry;
 
 let stack: LocalStack;
 

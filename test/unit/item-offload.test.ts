@@ -1,11 +1,5 @@
-/**
- * Offloaded snapshots (runtime/core/item.ts): when a snapshot goes to the payload bucket, how the write around it
- * keeps the bucket and the item consistent, how it reads back, and the worker over a MemoryStore that offloads.
- */
-import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { assign, setup } from 'xstate';
 import { type PermanentError, RetryableError, VersionConflictError } from '../../runtime/core/errors.ts';
 import {
   compressAboveBytes,
@@ -19,48 +13,21 @@ import {
 import type { Logger } from '../../runtime/core/logger.ts';
 import { eventObjectKey, type ObjectRef, offloadEvent, type PayloadStore, pointerBody, sha256Hex } from '../../runtime/core/payloads.ts';
 import { processBatch } from '../../runtime/core/process-batch.ts';
-import { defineRegistry, type PersistedSnapshot } from '../../runtime/core/registry.ts';
+import type { PersistedSnapshot } from '../../runtime/core/registry.ts';
 import type { HistoryEntry, InstanceRecord } from '../../runtime/core/store.ts';
 import { MemoryPayloadStore } from '../../runtime/memory/memory-payloads.ts';
 import { MemoryStore } from '../../runtime/memory/memory-store.ts';
 import { budget, makeCore, stored } from '../support/core.ts';
 import { fifoRecord, sequence } from '../support/records.ts';
+import { blobRegistry, noise } from '../support/blob.ts';
+import { instanceRecord } from '../support/records.ts';
 import { thrownBy } from '../support/thrown.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const snapshotKey = /^snapshots\/blob\/b1\/v(\d+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json\.gz$/;
 
-function record(overrides: Partial<InstanceRecord> = {}): InstanceRecord {
-  return {
-    pk: 'blob/b1',
-    machine: 'blob',
-    machineVersion: 1,
-    snapshot: { status: 'active', value: 'open', context: {} },
-    status: 'active',
-    value: 'open',
-    states: ['open'],
-    tags: [],
-    timers: [],
-    version: 3,
-    lastSeq: '18000000000000000003',
-    outcome: 'resolve',
-    wakeAt: undefined,
-    wakeShard: undefined,
-    history: [],
-    letters: [],
-    createdAt: '2026-11-23T10:00:00.000Z',
-    updatedAt: '2026-11-23T10:05:00.000Z',
-    ...overrides,
-  };
-}
-
-/** Incompressible text: gzip cannot take it much below three quarters of its size. */
-function noise(chars: number): string {
-  return randomBytes(Math.ceil((chars * 3) / 4))
-    .toString('base64')
-    .slice(0, chars);
-}
+const record = instanceRecord;
 
 function snapshotWith(data: string): PersistedSnapshot {
   return { status: 'active', value: 'open', context: { data } };
@@ -444,33 +411,7 @@ describe('loadRecord', () => {
   });
 });
 
-/** Keeps what it is given: a context that grows by each ADD's `data`. BOOM throws. */
-const blobMachine = setup({
-  types: {
-    context: {} as { items: string[] },
-    events: {} as { type: 'ADD'; data: string } | { type: 'BOOM' },
-  },
-  actions: {
-    boom: () => {
-      throw new Error('the machine refuses this event');
-    },
-  },
-}).createMachine({
-  id: 'blob',
-  context: { items: [] },
-  initial: 'open',
-  states: {
-    open: {
-      tags: 'resolve',
-      on: {
-        ADD: { actions: assign({ items: ({ context, event }) => [...context.items, event.data] }) },
-        BOOM: { actions: 'boom' },
-      },
-    },
-  },
-});
-
-const registry = defineRegistry({ blob: { machine: blobMachine, version: 1 } });
+const registry = blobRegistry;
 
 describe('the worker over a MemoryStore that offloads', () => {
   const pk = 'blob/b1';

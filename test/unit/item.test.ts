@@ -5,31 +5,10 @@ import { compressAboveBytes, decodeItem, encodeItem, itemBytes, maxItemBytes, ty
 import { listIndexFields } from '../../runtime/core/listing.ts';
 import type { PersistedSnapshot } from '../../runtime/core/registry.ts';
 import type { HistoryEntry, InstanceRecord } from '../../runtime/core/store.ts';
+import { instanceRecord } from '../support/records.ts';
 import { thrownBy } from '../support/thrown.ts';
 
-function record(overrides: Partial<InstanceRecord> = {}): InstanceRecord {
-  return {
-    pk: 'blob/b1',
-    machine: 'blob',
-    machineVersion: 1,
-    snapshot: { status: 'active', value: 'idle', context: {} },
-    status: 'active',
-    value: 'idle',
-    states: ['idle'],
-    tags: [],
-    timers: [],
-    version: 3,
-    lastSeq: '18000000000000000003',
-    outcome: 'resolve',
-    wakeAt: undefined,
-    wakeShard: undefined,
-    history: [],
-    letters: [],
-    createdAt: '2026-11-23T10:00:00.000Z',
-    updatedAt: '2026-11-23T10:05:00.000Z',
-    ...overrides,
-  };
-}
+const record = instanceRecord;
 
 /** A snapshot whose JSON is exactly `bytes` long. */
 function snapshotOfBytes(bytes: number): PersistedSnapshot {
