@@ -324,6 +324,15 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
     return (await this.get(machine, id))?.timers ?? [];
   }
 
+  /**
+   * The instance's stored record as the worker reads it (its snapshot fetched from the payload bucket when offloaded;
+   * a snapshot that cannot be had is in `unreadableSnapshot`), or `undefined` if it has handled no event yet. For
+   * tools that check stored state against a registry (`settle migrate --dry-run`); {@link get} is the view for people.
+   */
+  record(machine: MachineName<R>, id: string): Promise<InstanceRecord | undefined> {
+    return this.read(instanceKeyOf(`${machine}/${id}`).key);
+  }
+
   /** A page of a machine's instances, filtered by state, status, outcome or age, through the list index. */
   list(options: ListOptions & { readonly machine: MachineName<R> }): Promise<ListPage> {
     return listInstances(this.dynamodb, this.options.tableName, options);
