@@ -7,6 +7,7 @@ import { localRegion } from '../local/emulators.ts';
 import { consoleLogger } from '../local/log.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
+import { checkLines } from '../analysis/check.ts';
 import { loadRegistry, unbumpedChanges, watchFiles } from './registry-module.ts';
 
 /** Where `runDev` tells other terminals about its stack (`SETTLE_DEV_FILE`, or settle-dev.json in the temporary folder). */
@@ -51,6 +52,8 @@ export async function startDev(options: DevOptions, log: (line: string) => void 
     logger: consoleLogger,
   });
   log(readyBanner(stack, Date.now() - started, loaded.registry));
+  // What `settle check` finds, shown on every (re)load; the stack runs whatever it finds.
+  for (const line of checkLines(loaded.registry)) log(`settle dev: ${line}`);
 
   let waiting: ((result: { ok: boolean; notes: readonly string[] }) => void)[] = [];
   const settleWaiters = (result: { ok: boolean; notes: readonly string[] }) => {
@@ -65,6 +68,7 @@ export async function startDev(options: DevOptions, log: (line: string) => void 
       loaded = next;
       log(`settle dev: reloaded ${options.registry}: ${machineList(next.registry)}`);
       for (const note of notes) log(`settle dev: note: ${note}`);
+      for (const line of checkLines(next.registry)) log(`settle dev: ${line}`);
       settleWaiters({ ok: true, notes });
     } catch (error) {
       log(`settle dev: ${options.registry} did not load; the worker keeps the previous machines. ${(error as Error).message}`);

@@ -19,6 +19,8 @@ export const exitCodes = {
   timeout: 6,
   /** `dlq redrive`: some chosen letters were refused or could not be sent; they stay in the DLQ. */
   notRedriven: 7,
+  /** `settle check`: a machine of the registry has an error-level finding (warnings alone exit 0). */
+  checkFailed: 8,
 } as const;
 
 export function exitCodeOf(outcome: EventOutcome): number {

@@ -11,6 +11,7 @@
  * expect((await world.instance('orders/o1')).states).toEqual(['cancelled']);
  */
 import type { SQSRecord } from 'aws-lambda';
+import { checkRegistry, type Finding } from '../analysis/check.ts';
 import { configureCallbacks } from '../api/callbacks.ts';
 import { verifyCallback } from '../runtime/core/callback-token.ts';
 import type { StateValue } from 'xstate';
@@ -33,7 +34,7 @@ export { MemoryDeadLetterQueue, MemoryStore, MemoryWakeQueue, processBatch };
 export function sqsSequenceNumber(n: number): bigint {
   return 18_000_000_000_000_000_000n + BigInt(n);
 }
-export type { AppliedEvent, DeadLetter, InstanceRecord, WorkerCore };
+export type { AppliedEvent, DeadLetter, Finding, InstanceRecord, WorkerCore };
 
 /** How an event ended, as a test sees it. */
 export interface EventResult {
@@ -75,6 +76,11 @@ export interface TestWorld {
   /** Every event dead-lettered so far, with its reason. */
   readonly deadLetters: readonly DeadLetter[];
   /**
+   * What `settle check` finds in the registry (analysis/check.ts): assert `[]` to keep your machines clean. A
+   * {@link NotSettledError} also names the errors found in its machine.
+   */
+  readonly findings: readonly Finding[];
+  /**
    * Sends one event to `instanceKey` (`<machine>/<instanceId>`) and returns how it ended. Throws
    * {@link NotSettledError}, with the worker's reason, when the machine does not settle in time.
    */
@@ -101,6 +107,7 @@ export function createTestWorld(registry: MachineRegistry, options: TestWorldOpt
   const store = new MemoryStore({ payloads, aboveBytes: defaults.snapshotOffloadBytes });
   const deadLetters = new MemoryDeadLetterQueue();
   const wakeQueue = new MemoryWakeQueue();
+  const findings = checkRegistry(registry);
   let now = options.start === undefined ? Date.parse('2026-01-01T00:00:00Z') : new Date(options.start).getTime();
   let sequence = 0;
   let lastProblem: string | undefined;
@@ -136,7 +143,9 @@ export function createTestWorld(registry: MachineRegistry, options: TestWorldOpt
     const record = sqsRecord(instanceKey, sequence, sent);
     const { batchItemFailures } = await processBatch([record], core, () => core.eventTimeoutMs ?? 2000);
     if (batchItemFailures.length > 0) {
-      throw new NotSettledError(lastProblem ?? `The event to ${instanceKey} was not handled; the worker would retry it.`);
+      const found = findings.filter((f) => f.severity === 'error' && f.machine === instanceKey.split('/')[0]);
+      const problem = lastProblem ?? `The event to ${instanceKey} was not handled; the worker would retry it.`;
+      throw new NotSettledError([problem, ...found.map((f) => `settle check: ${f.message} Fix: ${f.fix}`)].join('\n'));
     }
     const item = await store.read(instanceKey);
     const letter = deadLetters.letters.slice(before).find((candidate) => candidate.messageId === record.messageId);
@@ -158,6 +167,7 @@ export function createTestWorld(registry: MachineRegistry, options: TestWorldOpt
     get deadLetters() {
       return deadLetters.letters;
     },
+    findings,
     send: (instanceKey, event) => deliver(instanceKey, event),
     advance: async (by) => {
       const target = now + milliseconds(by);
