@@ -85,16 +85,7 @@ export class InstanceSession {
   static open(options: SessionOptions): InstanceSession {
     const { stored, definition, key } = options;
     if (!stored) return new InstanceSession(options, undefined);
-    if (typeof stored.snapshot !== 'object' || stored.snapshot === null) {
-      // Only a hand-edited or damaged item has none: restoring would silently start the machine afresh.
-      throw new PermanentError(
-        'snapshot-mismatch',
-        `The stored item of ${key.key} holds no snapshot, so the instance cannot be restored. Restore the item from a ` +
-          'backup (point-in-time recovery), or delete it to start the instance afresh, then redrive the events from the DLQ.',
-        { instanceKey: key.key },
-      );
-    }
-    const snapshot = stored.machineVersion === definition.version ? stored.snapshot : migrate(stored, definition, key);
+    const snapshot = currentSnapshot(stored, definition, key);
     return new InstanceSession(options, { ...stored, machineVersion: definition.version, snapshot });
   }
 
@@ -290,35 +281,20 @@ export class InstanceSession {
       this.actor = this.createObservedActor({ input, clock: this.clock, inspect });
       return;
     }
-    const inline = inlinePersistedChildren(committed.snapshot);
-    if (inline.length > 0) {
-      throw this.unrestorable(
-        `it holds child ${inline.map((path) => `'${path}'`).join(', ')} started from inline logic, which XState cannot restore`,
-        'Register the logic by name in setup({ actors: { … } }), bump the version and give a migrate() that drops or replaces that child.',
-      );
-    }
-    try {
-      this.actor = this.createObservedActor({ input, clock: this.clock, inspect, snapshot: committed.snapshot as Snapshot<unknown> });
-      const restored = this.actor.getSnapshot() as AnyMachineSnapshot;
-      if (restored.status === 'error') {
-        throw this.unrestorable(
-          describeError(restored.error).message,
-          'A state or child was renamed or removed without a version bump: bump the version in the registry and give a migrate() for the old one.',
-        );
-      }
-      this.actor.start();
-      this.started = true;
-      this.book.restore(this.actor, committed.timers);
-    } catch (error) {
-      if (error instanceof PermanentError) throw error;
-      // XState throws raw TypeErrors for snapshots it cannot restore (an unknown actor source, say).
-      const { name, message } = describeError(error);
-      throw this.unrestorable(
-        `restoring it threw ${name}: ${message}`,
-        'Bump the version in the registry and give a migrate() for the stored one.',
-        error,
-      );
-    }
+    restoreActor(
+      this.definition,
+      this.key,
+      committed.snapshot,
+      (snapshot) => {
+        this.actor = this.createObservedActor({ input, clock: this.clock, inspect, snapshot });
+        return this.actor;
+      },
+      (actor) => {
+        actor.start();
+        this.started = true;
+        this.book.restore(actor, committed.timers);
+      },
+    );
   }
 
   private createObservedActor(options: Parameters<typeof createActor>[1]): AnyActor {
@@ -326,14 +302,6 @@ export class InstanceSession {
     // Without an error observer XState rethrows a machine's error through setTimeout: it would crash the process.
     actor.subscribe({ error: () => undefined });
     return actor;
-  }
-
-  private unrestorable(why: string, fix: string, cause?: unknown): PermanentError {
-    return new PermanentError(
-      'snapshot-mismatch',
-      `The stored snapshot of ${this.key.key} does not fit machine '${this.key.machine}' version ${this.definition.version}: ${why}. ${fix}`,
-      { instanceKey: this.key.key, cause },
-    );
   }
 
   private machineError(eventType: string, error: unknown): PermanentError {
@@ -374,7 +342,91 @@ function inlinePersistedChildren(snapshot: unknown, prefix = ''): string[] {
   return found;
 }
 
-function migrate(stored: MachineState, definition: MachineDefinition, key: InstanceKey): PersistedSnapshot {
+/**
+ * The snapshot an instance restores from: the stored one, or the registry's `migrate()` of it when it was saved by
+ * another version. Throws the {@link PermanentError} the worker dead-letters the instance's events with: no
+ * snapshot (`snapshot-mismatch`), a migration that throws or declines, or none (`unknown-machine-version`).
+ * `settle migrate --dry-run` (analysis/migrate-dry-run.ts) applies the same rule to every stored instance.
+ */
+export function currentSnapshot(
+  stored: Pick<MachineState, 'machineVersion' | 'snapshot'>,
+  definition: MachineDefinition,
+  key: InstanceKey,
+): PersistedSnapshot {
+  if (typeof stored.snapshot !== 'object' || stored.snapshot === null) {
+    // Only a hand-edited or damaged item has none: restoring would silently start the machine afresh.
+    throw new PermanentError(
+      'snapshot-mismatch',
+      `The stored item of ${key.key} holds no snapshot, so the instance cannot be restored. Restore the item from a ` +
+        'backup (point-in-time recovery), or delete it to start the instance afresh, then redrive the events from the DLQ.',
+      { instanceKey: key.key },
+    );
+  }
+  return stored.machineVersion === definition.version ? stored.snapshot : migrate(stored, definition, key);
+}
+
+/**
+ * Restores `snapshot` into the actor `create` makes from it, and checks that it fits the machine: no child from
+ * inline logic, and XState restored it without an error. `resume` (the worker's: start the actor and re-arm its
+ * timers) runs under the same check; without it the actor is never started, so no invoked actor runs again
+ * (`settle migrate --dry-run`). Throws `snapshot-mismatch` for a snapshot that does not fit.
+ */
+export function restoreActor(
+  definition: MachineDefinition,
+  key: InstanceKey,
+  snapshot: PersistedSnapshot,
+  create: (snapshot: Snapshot<unknown>) => AnyActor,
+  resume: (actor: AnyActor) => void = () => undefined,
+): AnyActor {
+  const inline = inlinePersistedChildren(snapshot);
+  if (inline.length > 0) {
+    throw unrestorable(
+      definition,
+      key,
+      `it holds child ${inline.map((path) => `'${path}'`).join(', ')} started from inline logic, which XState cannot restore`,
+      'Register the logic by name in setup({ actors: { … } }), bump the version and give a migrate() that drops or replaces that child.',
+    );
+  }
+  try {
+    const actor = create(snapshot as Snapshot<unknown>);
+    const restored = actor.getSnapshot() as AnyMachineSnapshot;
+    if (restored.status === 'error') {
+      throw unrestorable(
+        definition,
+        key,
+        describeError(restored.error).message,
+        'A state or child was renamed or removed without a version bump: bump the version in the registry and give a migrate() for the old one.',
+      );
+    }
+    resume(actor);
+    return actor;
+  } catch (error) {
+    if (error instanceof PermanentError) throw error;
+    // XState throws raw TypeErrors for snapshots it cannot restore (an unknown actor source, say).
+    const { name, message } = describeError(error);
+    throw unrestorable(
+      definition,
+      key,
+      `restoring it threw ${name}: ${message}`,
+      'Bump the version in the registry and give a migrate() for the stored one.',
+      error,
+    );
+  }
+}
+
+function unrestorable(definition: MachineDefinition, key: InstanceKey, why: string, fix: string, cause?: unknown): PermanentError {
+  return new PermanentError(
+    'snapshot-mismatch',
+    `The stored snapshot of ${key.key} does not fit machine '${key.machine}' version ${definition.version}: ${why}. ${fix}`,
+    { instanceKey: key.key, cause },
+  );
+}
+
+function migrate(
+  stored: Pick<MachineState, 'machineVersion' | 'snapshot'>,
+  definition: MachineDefinition,
+  key: InstanceKey,
+): PersistedSnapshot {
   let migrated: PersistedSnapshot | undefined;
   try {
     migrated = definition.migrate?.(stored.snapshot, stored.machineVersion);
