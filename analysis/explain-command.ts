@@ -49,11 +49,8 @@ export const explainExitCodes = {
   ignored: exitCodes.ignored,
   /** The worker would refuse the event and dead-letter it, as `send --wait` reports a dead-lettered one. */
   refused: exitCodes.deadLettered,
-  /**
-   * A new instance's initial state first waits for an invoked actor: the event's fate depends on its answer. 9, not
-   * 8: `settle check` exits 8 (exitCodes.checkFailed), and no code means two things across commands.
-   */
-  undecided: 9,
+  /** A new instance's initial state first waits for an invoked actor: the event's fate depends on its answer. */
+  undecided: exitCodes.undecided,
 } as const;
 
 export function exitCodeOfVerdict(verdict: Verdict): number {

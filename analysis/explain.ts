@@ -36,12 +36,12 @@ import {
   type AnyTransitionDefinition,
   type EventObject,
   type InspectionEvent,
-  type Snapshot,
   type StateValue,
 } from 'xstate';
 import { defaults } from '../runtime/core/config.ts';
 import { PermanentError, describeError } from '../runtime/core/errors.ts';
 import { maxEventBytes, parseMessage, shownType, type SettleEventMeta } from '../runtime/core/event.ts';
+import { currentSnapshot, restoreActor } from '../runtime/core/instance.ts';
 import { parseInstanceKey, type InstanceKey } from '../runtime/core/instance-key.ts';
 import { acceptedEventTypes, acceptsEventType } from '../runtime/core/machine-events.ts';
 import {
@@ -468,42 +468,22 @@ class DryRun {
     return this.finish('applied', outcome);
   }
 
-  /** InstanceSession.open and rebuild: the snapshot must be there, of this version (or migrated), and restore. */
+  /**
+   * InstanceSession.open and rebuild, by the worker's own rules (`currentSnapshot`, `restoreActor`): the snapshot
+   * must be there, of this version (or migrated, on a copy), and restore — into an actor never started, so nothing
+   * runs and in-flight invoked actors are not restarted.
+   */
   private restore(stored: InstanceRecord): AnyMachineSnapshot {
     const { key, definition } = this;
     if (stored.unreadableSnapshot) throw stored.unreadableSnapshot;
-    if (typeof stored.snapshot !== 'object' || stored.snapshot === null) {
-      throw new PermanentError(
-        'snapshot-mismatch',
-        `The stored item of ${key.key} holds no snapshot, so the instance cannot be restored. Restore the item from a ` +
-          'backup (point-in-time recovery), or delete it to start the instance afresh, then redrive the events from the DLQ.',
-        { instanceKey: key.key },
-      );
-    }
-    let snapshot = structuredClone(stored.snapshot) as PersistedSnapshot;
+    const snapshot = currentSnapshot(
+      { machineVersion: stored.machineVersion, snapshot: structuredClone(stored.snapshot) as PersistedSnapshot },
+      definition,
+      key,
+    );
     if (stored.machineVersion === definition.version) {
       this.check('machine version', true, `saved by version ${stored.machineVersion}, the registry's`);
     } else {
-      let migrated: PersistedSnapshot | undefined;
-      try {
-        migrated = definition.migrate?.(snapshot, stored.machineVersion);
-      } catch (error) {
-        const { name, message } = describeError(error);
-        throw new PermanentError(
-          'unknown-machine-version',
-          `migrate() of machine '${key.machine}' threw ${name}: ${message} on instance ${key.key}, saved by version ${stored.machineVersion}.`,
-          { instanceKey: key.key },
-        );
-      }
-      if (!migrated) {
-        throw new PermanentError(
-          'unknown-machine-version',
-          `Instance ${key.key} was saved by version ${stored.machineVersion} of machine '${key.machine}', but the registry has version ` +
-            `${definition.version}${definition.migrate ? ' and its migrate() declines that version' : ' and no migrate()'}.`,
-          { instanceKey: key.key },
-        );
-      }
-      snapshot = migrated;
       this.result.instance = { ...this.result.instance, migrated: true };
       this.check(
         'machine version',
@@ -511,24 +491,9 @@ class DryRun {
         `saved by version ${stored.machineVersion}; migrate() takes it to version ${definition.version} (applied in this dry run, as the worker would)`,
       );
     }
-    const inline = inlinePersistedChildren(snapshot);
-    if (inline.length > 0) {
-      throw this.unrestorable(
-        `it holds child ${inline.map((path) => `'${path}'`).join(', ')} started from inline logic, which XState cannot restore`,
-      );
-    }
-    let restored: AnyMachineSnapshot;
-    try {
-      // What the worker does, without start(): nothing runs, and in-flight invoked actors are not restarted.
-      restored = createActor(this.machine, {
-        input: this.input,
-        snapshot: snapshot as Snapshot<unknown>,
-      }).getSnapshot() as AnyMachineSnapshot;
-    } catch (error) {
-      const { name, message } = describeError(error);
-      throw this.unrestorable(`restoring it threw ${name}: ${message}`);
-    }
-    if (restored.status === 'error') throw this.unrestorable(describeError(restored.error).message);
+    const restored = restoreActor(definition, key, snapshot, (persisted) =>
+      createActor(this.machine, { input: this.input, snapshot: persisted }),
+    ).getSnapshot() as AnyMachineSnapshot;
     this.check('snapshot', true, `restores into machine '${key.machine}' version ${definition.version}`);
     const running = Object.entries(restored.children as Record<string, AnyActorRef | undefined>).filter(
       ([, child]) => child && (child.getSnapshot() as { status?: string }).status === 'active',
@@ -836,14 +801,6 @@ class DryRun {
         'The worker would not apply the event (the instance keeps its state) and dead-letters it (machine-error).',
     );
   }
-
-  private unrestorable(why: string): PermanentError {
-    return new PermanentError(
-      'snapshot-mismatch',
-      `The stored snapshot of ${this.key.key} does not fit machine '${this.key.machine}' version ${this.definition.version}: ${why}.`,
-      { instanceKey: this.key.key },
-    );
-  }
 }
 
 interface Settled {
@@ -1076,20 +1033,6 @@ function contextChanges(before: unknown, after: unknown): ContextChange[] {
   return keys
     .filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]))
     .map((key) => ({ key, before: before[key], after: after[key] }));
-}
-
-/** The worker's check on a stored snapshot: a child whose `src` is not a registered name cannot be restored. */
-function inlinePersistedChildren(snapshot: unknown, prefix = ''): string[] {
-  const children = (snapshot as { children?: Record<string, { src?: unknown; snapshot?: unknown } | undefined> } | null)?.children;
-  if (!children || typeof children !== 'object') return [];
-  const found: string[] = [];
-  for (const [id, child] of Object.entries(children)) {
-    if (!child) continue;
-    const path = `${prefix}${id}`;
-    if (typeof child.src !== 'string') found.push(path);
-    found.push(...inlinePersistedChildren(child.snapshot, `${path}.`));
-  }
-  return found;
 }
 
 function json<T>(value: T): T {

@@ -21,6 +21,8 @@ export const exitCodes = {
   notRedriven: 7,
   /** `settle check`: a machine of the registry has an error-level finding (warnings alone exit 0). */
   checkFailed: 8,
+  /** `settle explain`: a new instance's initial state first waits for an invoked actor, so the event's fate is open. */
+  undecided: 9,
 } as const;
 
 export function exitCodeOf(outcome: EventOutcome): number {

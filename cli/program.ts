@@ -6,6 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
+import { addCheckCommand } from '../analysis/check-command.ts';
+import { addExplainCommand } from '../analysis/explain-command.ts';
+import { addMigrateCommand } from '../analysis/migrate-command.ts';
 import { addDiagramCommand } from '../diagram/command.ts';
 import { addClientCommands } from './client-commands.ts';
 import { runDev, type DevOptions } from './dev.ts';
@@ -72,5 +75,8 @@ export function program(): Command {
     .action(async (raw: RawDevOptions) => runDev(devOptions(raw, process.env)));
   addClientCommands(settle);
   addDiagramCommand(settle);
+  addCheckCommand(settle);
+  addExplainCommand(settle);
+  addMigrateCommand(settle);
   return settle;
 }

@@ -208,6 +208,14 @@ describe('README', () => {
     expect(refused.stdout).toMatch(/^1 letter$/m);
   }, 60_000);
 
+  it('checks the example machines and explains an event without applying it', () => {
+    const result = run('env', 'settle-check');
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('0 errors, 0 warnings in 4 machines (counter, approval, signup, payment)');
+    expect(result.stdout).toMatch(/would settle\s+review\.legal\.signed, review\.finance\.pending {2}\[resolve\] → resolve/);
+    expect(result.stdout).toMatch(/item\s+version \d+ \(explain leaves it as it is\)/);
+  }, 60_000);
+
   it('runs the HTTP API blocks: send-and-wait, a callback link shown, followed and followed again, a listing, a refusal', () => {
     const sent = run('http-send');
     expect(sent.status, sent.stderr).toBe(0);

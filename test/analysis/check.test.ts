@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromCallback, fromPromise, raise, setup, spawnChild } from 'xstate';
@@ -6,7 +5,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkLines, checkMachine, checkRegistry, type Finding, findingLines, maxDurableDelayMs } from '../../analysis/check.ts';
 import { startDev } from '../../cli/dev.ts';
 import { exitCodes } from '../../cli/output.ts';
-import { program } from '../../cli/program.ts';
 import { registry as examples } from '../../machines/index.ts';
 import type { MachineRegistry } from '../../runtime/core/registry.ts';
 import { defineRegistry } from '../../runtime/index.ts';
@@ -290,21 +288,8 @@ const folder = join(import.meta.dirname, `.tmp-check-${process.pid}`);
 mkdirSync(folder, { recursive: true });
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
-/** `settle` from cli/bin.ts once cli/program.ts wires `check`; until then the same program with `check` added. */
-const wired = program().commands.some((command) => command.name() === 'check');
-
 function settle(args: readonly string[], cwd = root): Promise<SettleRun> {
-  const env = shellEnv({ SETTLE_DEV_FILE: join(folder, 'no-dev.json') });
-  if (wired) return runSettle(args, { env, cwd });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(fixtures, 'check-bin.ts'), ...args], { cwd, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runSettle(args, { env: shellEnv({ SETTLE_DEV_FILE: join(folder, 'no-dev.json') }), cwd });
 }
 
 describe('settle check (the CLI)', () => {

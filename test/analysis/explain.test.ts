@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type SettleRun, runSettle } from '../support/settle-cli.ts';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explainExitCodes } from '../../analysis/explain-command.ts';
@@ -455,7 +455,7 @@ describe('explainEvent', () => {
 
     const declined = explainInRegistry(fixtures, 'renamed/v1', { ...old, machineVersion: 7 }, { type: 'NEXT' });
     expect(declined).toMatchObject({ verdict: 'refused', refusal: { code: 'unknown-machine-version' } });
-    expect(declined.refusal?.message).toMatch(/saved by version 7 .* registry has version 2 and its migrate\(\) declines that version/);
+    expect(declined.refusal?.message).toMatch(/saved by version 7 .* registry has version 2 and its migrate\(\) declined that version/);
 
     const unrestorable = explainInRegistry(
       fixtures,
@@ -564,36 +564,13 @@ describe('settle explain exit codes', () => {
 
 describe('settle explain, against a local stack', () => {
   const root = join(import.meta.dirname, '..', '..');
-  /** The executable: cli/bin.ts's program with the explain command (test/analysis/fixtures/explain-bin.ts). */
-  const bin = join(import.meta.dirname, 'fixtures', 'explain-bin.ts');
   let stack: LocalStack;
   let client: SettleClient<typeof exampleRegistry>;
   let environment: NodeJS.ProcessEnv;
 
   /** Runs `settle explain <args>` in a new Node process, as a user's terminal would, to its end. */
-  function explainCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', bin, 'explain', ...args, '--registry', 'machines/index.ts'], {
-        cwd: root,
-        env: environment,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk;
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk;
-      });
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`settle explain ${args.join(' ')} did not end in 30 s; stderr: ${stderr}`));
-      }, 30_000);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+  function explainCli(args: readonly string[]): Promise<SettleRun> {
+    return runSettle(['explain', ...args, '--registry', 'machines/index.ts'], { env: environment, cwd: root, timeoutMs: 30_000 });
   }
 
   beforeAll(async () => {

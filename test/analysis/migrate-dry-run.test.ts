@@ -1,7 +1,6 @@
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +25,7 @@ import { silentLogger } from '../../runtime/core/logger.ts';
 import type { MachineDefinition, MachineRegistry, PersistedSnapshot } from '../../runtime/core/registry.ts';
 import type { InstanceRecord } from '../../runtime/core/store.ts';
 import { noise } from '../support/blob.ts';
-import { shellEnv } from '../support/settle-cli.ts';
+import { runSettle, shellEnv } from '../support/settle-cli.ts';
 import {
   deployedRegistry,
   expectedFailure,
@@ -478,7 +477,6 @@ describe('on the local stack: 10,000 stored tickets of v1 and v2', () => {
   }, 120_000);
 
   describe('settle migrate, as a user runs it', () => {
-    const cli = join(import.meta.dirname, 'fixtures', 'migrate-cli.ts');
     const nextRegistry = join(import.meta.dirname, 'fixtures', 'migrate-registry.ts');
     const currentRegistry = join(import.meta.dirname, 'fixtures', 'migrate-registry-deployed.ts');
 
@@ -497,28 +495,7 @@ describe('on the local stack: 10,000 stored tickets of v1 and v2', () => {
         registry: currentRegistry,
       };
       writeFileSync(devFile, JSON.stringify(discovery));
-      return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', cli, 'migrate', ...args], {
-          cwd: root,
-          env: shellEnv({ SETTLE_DEV_FILE: devFile }),
-        });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          stdout += chunk;
-        });
-        child.stderr.on('data', (chunk: Buffer) => {
-          stderr += chunk;
-        });
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          reject(new Error(`settle migrate ${args.join(' ')} did not end in 90 s; stderr: ${stderr}`));
-        }, 90_000);
-        child.on('close', (code) => {
-          clearTimeout(timer);
-          resolve({ code, stdout, stderr });
-        });
-      });
+      return runSettle(['migrate', ...args], { env: shellEnv({ SETTLE_DEV_FILE: devFile }), cwd: root, timeoutMs: 90_000 });
     }
 
     it('--json: the same failures, exit code 5 (exitCodes.deadLettered)', async () => {
