@@ -20,7 +20,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { connectionClients, connectionFlags, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
+import { withConnectionFlags } from '../cli/connection-flags.ts';
+import { connectionClients, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { instanceKeyOf } from '../client/events.ts';
 import { SettleClient } from '../client/settle-client.ts';
 import { exitCodes, failureOf } from '../cli/output.ts';
@@ -75,8 +76,7 @@ const processOutput: ExplainOutput = {
 
 /** Adds `settle explain` to the program. */
 export function addExplainCommand(settle: Command): void {
-  settle
-    .command('explain')
+  withConnectionFlags(settle.command('explain'))
     .argument('<instance>', '<machine>/<instanceId>, e.g. approval/doc-17')
     .argument('<event>', `the event as JSON, e.g. '{"type":"APPROVE","role":"legal","by":"ana"}'`)
     .description(
@@ -84,13 +84,6 @@ export function addExplainCommand(settle: Command): void {
         'where would it settle. Nothing is sent, run or saved. Exit 0 applied, 4 ignored, 5 refused (dead-lettered), 9 undecided.',
     )
     .option('--registry <module>', "the module that exports your worker's registry (default: a running settle dev's)")
-    .option(`${connectionFlags.stack} <name>`, 'a deployed stack: its outputs name the table (env SETTLE_STACK)')
-    .option(`${connectionFlags.outputPrefix} <prefix>`, "the stack's Settle outputs' prefix (the construct's outputPrefix)")
-    .option(`${connectionFlags.queueUrl} <url>`, 'the events queue (env SETTLE_QUEUE_URL)')
-    .option(`${connectionFlags.deadLetterQueueUrl} <url>`, 'the dead-letter queue (env SETTLE_DLQ_URL)')
-    .option(`${connectionFlags.tableName} <name>`, 'the instance table (env SETTLE_TABLE)')
-    .option(`${connectionFlags.bucketName} <name>`, 'the payload bucket, for offloaded snapshots (env SETTLE_BUCKET)')
-    .option(`${connectionFlags.region} <region>`, 'the AWS region (env AWS_REGION)')
     .option('--json', 'answer in JSON (the Explanation of analysis/explain.ts), for scripts')
     .action(async (instance: string, event: string, flags: ExplainFlags) => {
       process.exitCode = await runExplain(instance, event, flags);

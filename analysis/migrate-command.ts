@@ -19,8 +19,9 @@ import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
+import { withConnectionFlags } from '../cli/connection-flags.ts';
 import { awsCall } from '../client/aws-errors.ts';
-import { connectionClients, connectionFlags, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
+import { connectionClients, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { SettleClient } from '../client/settle-client.ts';
 import { exitCodes, failureOf, table } from '../cli/output.ts';
 import { loadRegistry } from '../cli/registry-module.ts';
@@ -63,8 +64,7 @@ const shownFailures = 50;
 
 /** Adds `settle migrate` to the program. */
 export function addMigrateCommand(settle: Command): void {
-  settle
-    .command('migrate')
+  withConnectionFlags(settle.command('migrate'))
     .description(
       'Before deploying a registry: run its migrate() over every stored instance of another version, read-only (--dry-run, required), and report which would fail and why. The worker migrates each instance on its next event; nothing here writes. Exit code 0 when all would migrate, 5 when some would fail.',
     )
@@ -72,16 +72,6 @@ export function addMigrateCommand(settle: Command): void {
     .option('--registry <module>', 'the registry you are about to deploy')
     .option('--machine <name>', 'only this machine (default: every machine of the registry)')
     .option('--concurrency <n>', 'instances read at once', '16')
-    .option(`${connectionFlags.stack} <name>`, 'a deployed stack: its outputs name the table and the payload bucket (env SETTLE_STACK)')
-    .option(`${connectionFlags.outputPrefix} <prefix>`, "the stack's Settle outputs' prefix (the construct's outputPrefix)")
-    .option(`${connectionFlags.queueUrl} <url>`, 'the events queue (env SETTLE_QUEUE_URL)')
-    .option(`${connectionFlags.deadLetterQueueUrl} <url>`, 'the dead-letter queue (env SETTLE_DLQ_URL)')
-    .option(`${connectionFlags.tableName} <name>`, 'the instance table (env SETTLE_TABLE)')
-    .option(
-      `${connectionFlags.bucketName} <name>`,
-      'the payload bucket, for offloaded snapshots (env SETTLE_BUCKET; a stack output gives it)',
-    )
-    .option(`${connectionFlags.region} <region>`, 'the AWS region (env AWS_REGION)')
     .option('--json', 'print the report as JSON: { machines, failures, listed, checked, wouldMigrate, wouldFail }')
     .action(async (flags: MigrateFlags) => {
       process.exitCode = await runMigrate(flags);

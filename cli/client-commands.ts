@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { connectionClients, connectionFlags, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
+import { connectionClients, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
+import { withConnectionFlags } from './connection-flags.ts';
 import { instanceKeyOf } from '../client/events.ts';
 import type { InstanceKey } from '../runtime/core/instance-key.ts';
 import type { InstanceSummary } from '../client/list-query.ts';
@@ -35,17 +36,7 @@ type Print = (line: string) => void;
 /** Adds the commands to `settle`. */
 export function addClientCommands(settle: Command): void {
   const common = (command: Command) =>
-    command
-      .option(`${connectionFlags.stack} <name>`, 'a deployed stack: its outputs name the queues and the table (env SETTLE_STACK)')
-      .option(`${connectionFlags.outputPrefix} <prefix>`, "the stack's Settle outputs' prefix (the construct's outputPrefix)", undefined)
-      .option(`${connectionFlags.queueUrl} <url>`, 'the events queue (env SETTLE_QUEUE_URL)')
-      .option(`${connectionFlags.deadLetterQueueUrl} <url>`, 'the dead-letter queue (env SETTLE_DLQ_URL)')
-      .option(`${connectionFlags.tableName} <name>`, 'the instance table (env SETTLE_TABLE)')
-      .option(
-        `${connectionFlags.bucketName} <name>`,
-        'the payload bucket, for events over 200 KiB (env SETTLE_BUCKET; a stack output gives it)',
-      )
-      .option(`${connectionFlags.region} <region>`, 'the AWS region (env AWS_REGION)')
+    withConnectionFlags(command)
       .option('--registry <module>', "check events against this registry before sending (default: a running settle dev's)")
       .option('--json', 'answer in JSON, for scripts');
 

@@ -14,7 +14,8 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { connectionFlags, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
+import { withConnectionFlags } from '../cli/connection-flags.ts';
+import { resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { instanceKeyOf } from '../client/events.ts';
 import { SettleClient } from '../client/settle-client.ts';
 import { exitCodes, failureOf } from '../cli/output.ts';
@@ -43,19 +44,12 @@ const processOutput: DiagramOutput = {
 
 /** Adds `settle diagram` to the program. */
 export function addDiagramCommand(settle: Command): void {
-  settle
-    .command('diagram')
+  withConnectionFlags(settle.command('diagram'), 'for --instance: ')
     .argument('<machine>', 'the machine, by its name in the registry')
     .description('Draw a machine as a statechart (SVG), laid out by ELK; with --instance, the states that instance is in are lit.')
     .option('--instance <key>', '<machine>/<instanceId>: light the states this instance is in')
     .option('--out <file>', 'write the SVG to this file (default: standard output)')
     .option('--registry <module>', "the module that exports your registry (default: a running settle dev's)")
-    .option(`${connectionFlags.stack} <name>`, 'for --instance: a deployed stack (env SETTLE_STACK)')
-    .option(`${connectionFlags.outputPrefix} <prefix>`, "for --instance: the stack's Settle outputs' prefix")
-    .option(`${connectionFlags.queueUrl} <url>`, 'for --instance: the events queue (env SETTLE_QUEUE_URL)')
-    .option(`${connectionFlags.deadLetterQueueUrl} <url>`, 'for --instance: the dead-letter queue (env SETTLE_DLQ_URL)')
-    .option(`${connectionFlags.tableName} <name>`, 'for --instance: the instance table (env SETTLE_TABLE)')
-    .option(`${connectionFlags.region} <region>`, 'for --instance: the AWS region (env AWS_REGION)')
     .action(async (machine: string, flags: DiagramFlags) => {
       process.exitCode = await runDiagram(machine, flags);
     });
