@@ -20,7 +20,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { withConnectionFlags } from '../cli/connection-flags.ts';
+import { connectionOptionsOf, withConnectionFlags } from '../cli/connection-flags.ts';
 import { connectionClients, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { instanceKeyOf } from '../client/events.ts';
 import { SettleClient } from '../client/settle-client.ts';
@@ -104,7 +104,7 @@ export async function runExplain(
     if (flags.registry !== undefined && !existsSync(flags.registry)) {
       throw new RequestError('invalid-option', `--registry ${flags.registry} does not exist.`);
     }
-    const connection = await resolveConnection(connectionOptions(flags));
+    const connection = await resolveConnection(connectionOptionsOf(flags));
     const registryModule = flags.registry ?? connection.local?.registry;
     if (registryModule === undefined) {
       throw new RequestError(
@@ -127,15 +127,6 @@ export async function runExplain(
   } finally {
     client?.destroy();
   }
-}
-
-function connectionOptions(flags: ExplainFlags): ConnectionOptions {
-  const { stack, outputPrefix, queueUrl, deadLetterQueueUrl, tableName, bucketName, region } = flags;
-  return Object.fromEntries(
-    Object.entries({ stack, outputPrefix, queueUrl, deadLetterQueueUrl, tableName, bucketName, region }).filter(
-      ([, value]) => value !== undefined,
-    ),
-  );
 }
 
 function parseEvent(text: string): unknown {

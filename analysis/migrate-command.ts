@@ -19,7 +19,7 @@ import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
-import { withConnectionFlags } from '../cli/connection-flags.ts';
+import { connectionOptionsOf, withConnectionFlags } from '../cli/connection-flags.ts';
 import { awsCall } from '../client/aws-errors.ts';
 import { connectionClients, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { SettleClient } from '../client/settle-client.ts';
@@ -78,15 +78,6 @@ export function addMigrateCommand(settle: Command): void {
     });
 }
 
-function connectionOptions(flags: MigrateFlags): ConnectionOptions {
-  const { stack, outputPrefix, queueUrl, deadLetterQueueUrl, tableName, bucketName, region } = flags;
-  return Object.fromEntries(
-    Object.entries({ stack, outputPrefix, queueUrl, deadLetterQueueUrl, tableName, bucketName, region }).filter(
-      ([, value]) => value !== undefined,
-    ),
-  );
-}
-
 /** Checked before the stack is looked up: a mistake in what was typed is named first. */
 async function checkedArguments(flags: MigrateFlags): Promise<{ registry: MachineRegistry; path: string; concurrency: number }> {
   if (flags.dryRun !== true) {
@@ -119,7 +110,7 @@ export async function runMigrate(flags: MigrateFlags, output: MigrateOutput = pr
   let bar: SingleBar | undefined;
   try {
     const { registry, concurrency } = await checkedArguments(flags);
-    const connection = await resolveConnection(connectionOptions(flags));
+    const connection = await resolveConnection(connectionOptionsOf(flags));
     const { sqs, dynamodb, payloads } = connectionClients(connection);
     client = new SettleClient({ ...connection, sqs, dynamodb, payloads });
     const reader = stackReader(client, dynamodb, connection.tableName, connection.bucketName !== undefined);

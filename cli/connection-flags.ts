@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { connectionFlags } from '../client/connection.ts';
+import { type ConnectionOptions, connectionFlags } from '../client/connection.ts';
 
 /**
  * The flags that name a stack (client/connection.ts, `resolveConnection`), the same on every command that reads or
@@ -21,4 +21,14 @@ export function withConnectionFlags(command: Command, scope = ''): Command {
       `${scope}the payload bucket: large events, offloaded snapshots (env SETTLE_BUCKET; a stack output gives it)`,
     )
     .option(`${connectionFlags.region} <region>`, `${scope}the AWS region (env AWS_REGION)`);
+}
+
+/** The {@link ConnectionOptions} a command's parsed flags give, those not given left out. */
+export function connectionOptionsOf(flags: ConnectionOptions): ConnectionOptions {
+  const { stack, outputPrefix, queueUrl, deadLetterQueueUrl, tableName, bucketName, region } = flags;
+  return Object.fromEntries(
+    Object.entries({ stack, outputPrefix, queueUrl, deadLetterQueueUrl, tableName, bucketName, region }).filter(
+      ([, value]) => value !== undefined,
+    ),
+  );
 }

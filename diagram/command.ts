@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { withConnectionFlags } from '../cli/connection-flags.ts';
+import { connectionOptionsOf, withConnectionFlags } from '../cli/connection-flags.ts';
 import { resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { instanceKeyOf } from '../client/events.ts';
 import { SettleClient } from '../client/settle-client.ts';
@@ -55,20 +55,13 @@ export function addDiagramCommand(settle: Command): void {
     });
 }
 
-function connectionOptions(flags: DiagramFlags): ConnectionOptions {
-  const { stack, outputPrefix, queueUrl, deadLetterQueueUrl, tableName, region } = flags;
-  return Object.fromEntries(
-    Object.entries({ stack, outputPrefix, queueUrl, deadLetterQueueUrl, tableName, region }).filter(([, value]) => value !== undefined),
-  );
-}
-
 /** The registry module: `--registry`, or the running `settle dev`'s. */
 async function registryModule(flags: DiagramFlags): Promise<string> {
   if (flags.registry !== undefined) {
     if (!existsSync(flags.registry)) throw new RequestError('invalid-option', `--registry ${flags.registry} does not exist.`);
     return resolve(flags.registry);
   }
-  const local = await resolveConnection(connectionOptions(flags)).then(
+  const local = await resolveConnection(connectionOptionsOf(flags)).then(
     (connection) => connection.local?.registry,
     () => undefined,
   );
@@ -115,7 +108,7 @@ export async function runDiagram(machine: string, flags: DiagramFlags, output: D
     const { machineDiagram, machineLayout } = await import('./index.ts');
     let active: readonly string[] | undefined;
     if (key) {
-      client = await SettleClient.connect(connectionOptions(flags));
+      client = await SettleClient.connect(connectionOptionsOf(flags));
       const view = await client.get(key.machine, key.instanceId);
       if (!view) {
         throw new RequestError(
