@@ -44,7 +44,7 @@ export const fullSizes: BenchSizes = {
   cpu: { instances: 10, eventsPerInstance: 100, warmup: 2, rounds: 8 },
   storage: { batchesPerShape: 20 },
   e2e: { instances: 100, eventsPerInstance: 100, pacedEvents: 2000, timeoutMs: 240_000 },
-  coldStart: { runs: 5 },
+  coldStart: { runs: 15 },
   scale: {
     snapshotKb: [1, 10, 60, 100, 300],
     snapshotInstances: 10,

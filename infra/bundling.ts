@@ -27,6 +27,26 @@ export const lambdaArchitecture = Architecture.ARM_64;
 export const esmRequireBanner =
   "import { createRequire as __settleCreateRequire } from 'node:module'; const require = __settleCreateRequire(import.meta.url);";
 
+/**
+ * AWS SDK packages that Settle's Lambda code only ever loads with `import()`, on a path a cold start does not take:
+ * S3 (payloads over the inline limits), Secrets Manager (the callback key, on the first link), CloudFormation (the
+ * client's stack lookup, never in Lambda) and the credential providers other than the environment's (Lambda gives
+ * its credentials in the environment). Left external, they are not in the bundle V8 compiles on every cold start;
+ * Lambda's Node.js runtime has them all. (An external package that something imports statically would load on
+ * every start: test/infra/bundling.test.ts checks that none does.)
+ */
+export const lazySdkModules = [
+  '@aws-sdk/client-s3',
+  '@aws-sdk/client-secrets-manager',
+  '@aws-sdk/client-cloudformation',
+  '@aws-sdk/credential-provider-sso',
+  '@aws-sdk/credential-provider-ini',
+  '@aws-sdk/credential-provider-process',
+  '@aws-sdk/credential-provider-web-identity',
+  '@aws-sdk/credential-provider-http',
+  '@smithy/credential-provider-imds',
+] as const;
+
 /** Options for `NodejsFunction`'s `bundling`, shared by the worker and the sweeper. */
 export const workerBundling = {
   // Local esbuild from node_modules: no Docker on build machines, and the same esbuild as tests.
@@ -43,8 +63,12 @@ export const workerBundling = {
   // Stack traces point at the TypeScript files without shipping their source.
   sourcesContent: false,
   banner: esmRequireBanner,
-  // The Node.js 22 runtime ships AWS SDK v3; bundling it would only add cold-start weight.
-  externalModules: ['@aws-sdk/*'],
+  // The AWS SDK clients a cold start loads (DynamoDB, SQS, their shared core) are bundled, tree-shaken and minified,
+  // rather than loaded from the runtime's copy: one ESM file for V8 to compile instead of hundreds of CommonJS
+  // modules to resolve, read and wrap (docs/PERFORMANCE.md §4). What only a rare path imports on demand stays the
+  // runtime's: lazySdkModules.
+  bundleAwsSDK: true,
+  externalModules: [...lazySdkModules],
 } as const satisfies BundlingOptions;
 
 /** Environment the bundle needs at run time: stack traces through the source maps. */

@@ -1,13 +1,15 @@
 /**
- * §4 Cold start: the worker bundled exactly as the CDK construct bundles it (infra/bundling.ts), its size,
- * and a fresh Node process that imports it and handles a first batch against the local stack's emulators.
+ * §4 Cold start: the worker bundled exactly as the CDK construct bundles it (infra/bundling.ts), its size, and fresh
+ * Node processes that import it and handle a first batch against the local stack's emulators — side by side with
+ * the worker as commit `d24b9d0` (before issue 16) bundled it by its own infra/bundling.ts, alternating the two.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
 import { bundleEnvironment, bundleFileName, esbuildOptions } from '../../infra/bundling.ts';
 import { localCredentials } from '../../local/clients.ts';
 import { median } from '../harness.ts';
@@ -17,26 +19,38 @@ import { compared, formatNumber, type Figure, type Section } from '../report.ts'
 import { exampleMachines, instance, plan, shapeOf, streams, toRecords } from '../workloads.ts';
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** Inside the repository (and gitignored), so the bundle's external `@aws-sdk/*` resolve from node_modules as on Lambda's runtime. */
+/** Inside the repository (and gitignored), so a bundle's external `@aws-sdk/*` resolve from node_modules as on Lambda's runtime. */
 const outdir = join(repositoryRoot, 'bench', 'results', 'bundle');
 
-export interface ColdStartFindings {
+/** The code before issue 16 (cold start, per-event overhead, local throughput): the baseline of this section. */
+export const baselineCommit = 'd24b9d0';
+
+interface BundleFacts {
   readonly rawBytes: number;
   readonly gzipBytes: number;
   readonly sourceMapBytes: number;
-  readonly byPackage: readonly (readonly [string, number])[];
-  readonly bootMs: number;
+}
+
+interface Timings {
   readonly importMs: number;
   readonly firstBatchMs: number;
   readonly secondBatchMs: number;
+  /** Spawn → exit of the whole child: Node boot, import, both batches. */
   readonly processMs: number;
+  /** Import + first batch, per process. */
+  readonly totalMs: number;
+  /** CPU time (user + system, all threads) of the import and of the first batch, summed per process. */
+  readonly cpuMs: number;
+}
+
+export interface ColdStartFindings {
+  readonly now: BundleFacts & Timings & { readonly byPackage: readonly (readonly [string, number])[] };
+  /** The worker of {@link baselineCommit}, bundled by that commit's infra/bundling.ts; absent when git cannot give it. */
+  readonly baseline: (BundleFacts & Timings) | undefined;
+  /** Today's code with `@aws-sdk/*` left external (the runtime's copy), to split the gain of bundling the SDK from the rest. */
+  readonly sdkExternal: BundleFacts & Timings;
   readonly bareNodeMs: number;
-  /** The same child without NODE_OPTIONS=--enable-source-maps. */
-  readonly importMsWithoutSourceMaps: number;
-  /** Importing only the three AWS SDK packages the worker uses, in a fresh process. */
-  readonly sdkImportMs: number;
-  /** A variant that is not the construct's: the same build with the AWS SDK bundled in (tree-shaken). */
-  readonly withSdk: { readonly rawBytes: number; readonly importMs: number; readonly firstBatchMs: number };
+  readonly bootMs: number;
   readonly runs: number;
 }
 
@@ -44,26 +58,22 @@ const marker = 'SETTLE_BENCH_COLD ';
 
 /** Runs in the fresh process: import the bundle, then two batches through its Lambda `handler`. */
 const childScript = `
+const c0 = process.cpuUsage();
 const t0 = performance.now();
 const { handler } = await import(process.env.BENCH_BUNDLE);
 const t1 = performance.now();
+const c1 = process.cpuUsage(c0);
 const [first, second] = JSON.parse(process.env.BENCH_BATCHES);
 const context = { getRemainingTimeInMillis: () => 30000, awsRequestId: 'cold-start', functionName: 'settle-worker' };
 const a = await handler({ Records: first }, context);
 const t2 = performance.now();
+const c2 = process.cpuUsage(c0);
 const b = await handler({ Records: second }, context);
 const t3 = performance.now();
 process.stdout.write('\\n${marker}' + JSON.stringify({ bootMs: t0, importMs: t1 - t0, firstBatchMs: t2 - t1, secondBatchMs: t3 - t2,
+  cpuImportMs: (c1.user + c1.system) / 1000, cpuFirstBatchMs: (c2.user + c2.system - c1.user - c1.system) / 1000,
   retried: a.batchItemFailures.length + b.batchItemFailures.length }) + '\\n');
 process.exit(0);
-`;
-
-const sdkScript = `
-const t0 = performance.now();
-await import('@aws-sdk/client-dynamodb');
-await import('@aws-sdk/client-sqs');
-await import('@aws-sdk/lib-dynamodb');
-process.stdout.write('\\n${marker}' + JSON.stringify({ importMs: performance.now() - t0 }) + '\\n');
 `;
 
 function parseChild<T>(stdout: string): T {
@@ -77,6 +87,8 @@ interface ChildResult {
   readonly importMs: number;
   readonly firstBatchMs: number;
   readonly secondBatchMs: number;
+  readonly cpuImportMs: number;
+  readonly cpuFirstBatchMs: number;
   readonly retried: number;
 }
 
@@ -97,6 +109,45 @@ function runNode(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ std
   });
 }
 
+function factsOf(bundlePath: string): BundleFacts {
+  const code = readFileSync(bundlePath);
+  return { rawBytes: code.byteLength, gzipBytes: gzipSync(code).byteLength, sourceMapBytes: statSync(`${bundlePath}.map`).size };
+}
+
+async function bundle(options: BuildOptions, workingDir: string, dir: string): Promise<string> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  await build({ ...options, absWorkingDir: workingDir, logLevel: 'silent' });
+  return join(dir, bundleFileName);
+}
+
+/**
+ * The baseline commit's worker, bundled by that commit's own `esbuildOptions()`: its tree is extracted with `git
+ * archive` into a temporary folder (node_modules linked to this one, so both build from the same packages), and
+ * the bundle written under bench/results, so its external SDK resolves from node_modules as on Lambda's runtime.
+ * Undefined when the commit is not in this clone (a shallow checkout).
+ */
+async function baselineBundle(): Promise<string | undefined> {
+  try {
+    execFileSync('git', ['cat-file', '-e', `${baselineCommit}^{commit}`], { cwd: repositoryRoot, stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  const source = mkdtempSync(join(tmpdir(), `settle-baseline-${baselineCommit}-`));
+  try {
+    const archive = execFileSync('git', ['archive', '--format=tar', baselineCommit], { cwd: repositoryRoot, maxBuffer: 256 * 2 ** 20 });
+    execFileSync('tar', ['-x', '-C', source], { input: archive });
+    symlinkSync(join(repositoryRoot, 'node_modules'), join(source, 'node_modules'), 'dir');
+    const { esbuildOptions: baselineOptions } = (await import(pathToFileURL(join(source, 'infra', 'bundling.ts')).href)) as {
+      esbuildOptions: typeof esbuildOptions;
+    };
+    const dir = `${outdir}-baseline`;
+    return await bundle(baselineOptions({ entry: 'functions/worker.ts', outdir: dir }), source, dir);
+  } finally {
+    rmSync(source, { recursive: true, force: true });
+  }
+}
+
 export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<{ section: Section; findings: ColdStartFindings }> {
   const begun = performance.now();
   mkdirSync(outdir, { recursive: true });
@@ -106,16 +157,16 @@ export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<
     metafile: true,
     logLevel: 'silent',
   });
-  const bundlePath = join(outdir, bundleFileName);
-  const code = readFileSync(bundlePath);
-  const withSdkDir = `${outdir}-with-sdk`;
-  await build({
-    ...esbuildOptions({ entry: 'functions/worker.ts', outdir: relative(repositoryRoot, withSdkDir) }),
-    external: [],
-    absWorkingDir: repositoryRoot,
-    logLevel: 'silent',
-  });
-  const withSdkPath = join(withSdkDir, bundleFileName);
+  const nowPath = join(outdir, bundleFileName);
+  const sdkExternalPath = await bundle(
+    {
+      ...esbuildOptions({ entry: 'functions/worker.ts', outdir: relative(repositoryRoot, `${outdir}-sdk-external`) }),
+      external: ['@aws-sdk/*'],
+    },
+    repositoryRoot,
+    `${outdir}-sdk-external`,
+  );
+  const baselinePath = await baselineBundle();
   const output = Object.values(built.metafile.outputs).find((o) => o.entryPoint !== undefined);
   const byPackage = new Map<string, number>();
   for (const [path, { bytesInOutput }] of Object.entries(output?.inputs ?? {})) {
@@ -123,163 +174,119 @@ export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<
     byPackage.set(name, (byPackage.get(name) ?? 0) + bytesInOutput);
   }
 
-  const stack = await startIdleStack();
-  const results: ChildResult[] = [];
-  const processMs: number[] = [];
+  const contenders = [
+    { id: 'now', path: nowPath },
+    ...(baselinePath ? [{ id: 'baseline', path: baselinePath }] : []),
+    { id: 'sdkExternal', path: sdkExternalPath },
+  ] as const;
+  const results = new Map<string, (ChildResult & { processMs: number })[]>(contenders.map((c) => [c.id, []]));
   const bareMs: number[] = [];
-  const noMapsImportMs: number[] = [];
-  const sdkMs: number[] = [];
-  const withSdk: ChildResult[] = [];
+  const stack = await startIdleStack();
   try {
     for (let run = 0; run < sizes.runs; run += 1) {
       const instances = exampleMachines.flatMap((machine) =>
         [0, 1].map((i) => instance(machine, `cold-${Date.now()}-${run}-${i}`, streams[machine])),
       );
-      const batches = toRecords(plan(instances.slice(0, 10), 2, shapeOf(10, 1)));
       const env = {
         PATH: process.env.PATH,
         ...stack.env,
         AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
         AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
         ...bundleEnvironment,
-        BENCH_BUNDLE: pathToFileURL(bundlePath).href,
-        BENCH_BATCHES: JSON.stringify(batches),
       };
-      const { stdout, wallMs } = await runNode(['--input-type=module', '-e', childScript], env);
-      const result = parseChild<ChildResult>(stdout);
-      if (result.retried > 0) throw new Error(`the bundled worker handed ${result.retried} records back`);
-      results.push(result);
-      processMs.push(wallMs);
-      bareMs.push((await runNode(['-e', '0'], { PATH: process.env.PATH })).wallMs);
-      const freshBatches = (suffix: string) =>
-        JSON.stringify(
-          toRecords(
-            plan(
-              instances.slice(0, 10).map((i) => instance(i.machine, `${i.instanceId}-${suffix}`, i.stream)),
-              2,
-              shapeOf(10, 1),
-            ),
+      // Contenders alternate, the order rotating each run, each with instances of its own (all new to the table).
+      const order = contenders.map((_, i) => contenders[(i + run) % contenders.length] ?? contenders[0]);
+      for (const contender of order) {
+        const batches = toRecords(
+          plan(
+            instances.slice(0, 10).map((i) => instance(i.machine, `${i.instanceId}-${contender.id}`, i.stream)),
+            2,
+            shapeOf(10, 1),
           ),
         );
-      const withoutMaps = { ...env, NODE_OPTIONS: '', BENCH_BATCHES: freshBatches('nomaps') };
-      noMapsImportMs.push(
-        parseChild<ChildResult>((await runNode(['--input-type=module', '-e', childScript], withoutMaps)).stdout).importMs,
-      );
-      const sdkBundled = { ...env, BENCH_BUNDLE: pathToFileURL(withSdkPath).href, BENCH_BATCHES: freshBatches('sdk') };
-      withSdk.push(parseChild<ChildResult>((await runNode(['--input-type=module', '-e', childScript], sdkBundled)).stdout));
-      sdkMs.push(
-        parseChild<{ importMs: number }>((await runNode(['--input-type=module', '-e', sdkScript], { PATH: process.env.PATH })).stdout)
-          .importMs,
-      );
+        const { stdout, wallMs } = await runNode(['--input-type=module', '-e', childScript], {
+          ...env,
+          BENCH_BUNDLE: pathToFileURL(contender.path).href,
+          BENCH_BATCHES: JSON.stringify(batches),
+        });
+        const result = parseChild<ChildResult>(stdout);
+        if (result.retried > 0) throw new Error(`the ${contender.id} bundle handed ${result.retried} records back`);
+        results.get(contender.id)?.push({ ...result, processMs: wallMs });
+      }
+      bareMs.push((await runNode(['-e', '0'], { PATH: process.env.PATH })).wallMs);
     }
   } finally {
     await stack.stop();
   }
-  const pick = (f: (r: ChildResult) => number) => median(results.map(f));
+  const timings = (id: string): Timings => {
+    const rows = results.get(id) ?? [];
+    const pick = (f: (r: ChildResult & { processMs: number }) => number) => median(rows.map(f));
+    return {
+      importMs: pick((r) => r.importMs),
+      firstBatchMs: pick((r) => r.firstBatchMs),
+      secondBatchMs: pick((r) => r.secondBatchMs),
+      processMs: pick((r) => r.processMs),
+      totalMs: pick((r) => r.importMs + r.firstBatchMs),
+      cpuMs: pick((r) => r.cpuImportMs + r.cpuFirstBatchMs),
+    };
+  };
   const findings: ColdStartFindings = {
-    rawBytes: code.byteLength,
-    gzipBytes: gzipSync(code).byteLength,
-    sourceMapBytes: statSync(`${bundlePath}.map`).size,
-    byPackage: [...byPackage].sort((a, b) => b[1] - a[1]),
-    bootMs: pick((r) => r.bootMs),
-    importMs: pick((r) => r.importMs),
-    firstBatchMs: pick((r) => r.firstBatchMs),
-    secondBatchMs: pick((r) => r.secondBatchMs),
-    processMs: median(processMs),
+    now: { ...factsOf(nowPath), ...timings('now'), byPackage: [...byPackage].sort((a, b) => b[1] - a[1]) },
+    baseline: baselinePath ? { ...factsOf(baselinePath), ...timings('baseline') } : undefined,
+    sdkExternal: { ...factsOf(sdkExternalPath), ...timings('sdkExternal') },
     bareNodeMs: median(bareMs),
-    importMsWithoutSourceMaps: median(noMapsImportMs),
-    sdkImportMs: median(sdkMs),
-    withSdk: {
-      rawBytes: statSync(withSdkPath).size,
-      importMs: median(withSdk.map((r) => r.importMs)),
-      firstBatchMs: median(withSdk.map((r) => r.firstBatchMs)),
-    },
-    runs: results.length,
+    bootMs: median((results.get('now') ?? []).map((r) => r.bootMs)),
+    runs: sizes.runs,
   };
   return { section: coldStartSectionOf(findings, performance.now() - begun), findings };
 }
 
+/** The goal of issue 16: import plus first batch at most half the baseline's. */
+const goalRatio = 0.5;
+
 function coldStartSectionOf(f: ColdStartFindings, durationMs: number): Section {
   const kb = 1024;
+  const { now, baseline: base, sdkExternal } = f;
+  const against = (value: number | undefined) => (value === undefined ? undefined : { name: `before, ${baselineCommit}`, value });
+  const total = (t: Timings) => t.totalMs;
   const figures: Figure[] = [
+    compared('import + first batch', total(now), 'ms', against(base && total(base)), {
+      ...(base ? { goal: { text: `≤ ${goalRatio} × before`, met: total(now) <= goalRatio * total(base) } } : {}),
+      note: "wall clock, median over the processes of each one's import + first batch",
+    }),
+    compared('import + first batch, CPU time', now.cpuMs, 'ms', against(base?.cpuMs), {
+      note: 'user + system of the child process: steadier than wall clock on a loaded box',
+    }),
+    compared('import of the bundle (fresh process)', now.importMs, 'ms', against(base?.importMs)),
+    compared('first batch (10 new instances, 4 machines)', now.firstBatchMs, 'ms', against(base?.firstBatchMs), {
+      note: "includes the SDK clients' first connections to the emulators",
+    }),
+    compared('second batch, warm', now.secondBatchMs, 'ms', against(base?.secondBatchMs)),
+    compared('process spawn → result (Node boot + import + 2 batches)', now.processMs, 'ms', against(base?.processMs), {
+      note: `bare \`node -e 0\` ${formatNumber(f.bareNodeMs)} ms; Node boot before the script ${formatNumber(f.bootMs)} ms`,
+    }),
+    compared('bundle size (index.mjs)', now.rawBytes / kb, 'KB', against(base && base.rawBytes / kb), {
+      note: `no cap; source map ${formatNumber(now.sourceMapBytes / kb)} KB beside it${base ? ` (before ${formatNumber(base.sourceMapBytes / kb)} KB)` : ''}`,
+    }),
+    compared('bundle size gzipped', now.gzipBytes / kb, 'KB', against(base && base.gzipBytes / kb)),
     compared(
-      'bundle size (index.mjs, @aws-sdk/* external)',
-      f.rawBytes / kb,
-      'KB',
-      { name: 'goal', value: 150 },
-      { goal: { text: '≤ 150 KB', met: f.rawBytes <= 150 * kb } },
-    ),
-    compared(
-      'bundle size gzipped',
-      f.gzipBytes / kb,
-      'KB',
-      { name: 'raw', value: f.rawBytes / kb },
-      { note: `source map ${formatNumber(f.sourceMapBytes / kb)} KB, shipped beside it` },
-    ),
-    compared(
-      'import of the bundle (fresh process)',
-      f.importMs,
+      'variant, today’s code with @aws-sdk/* external: import + first batch',
+      total(sdkExternal),
       'ms',
-      { name: 'importing the 3 AWS SDK packages alone', value: f.sdkImportMs },
+      against(base && total(base)),
       {
-        note: `without --enable-source-maps ${formatNumber(f.importMsWithoutSourceMaps)} ms`,
-      },
-    ),
-    compared(
-      'first batch (10 new instances, 4 machines)',
-      f.firstBatchMs,
-      'ms',
-      { name: 'second batch, warm', value: f.secondBatchMs },
-      {
-        note: "includes the SDK clients' first connections to the emulators",
-      },
-    ),
-    compared(
-      'import + first batch',
-      f.importMs + f.firstBatchMs,
-      'ms',
-      { name: 'goal', value: 100 },
-      { goal: { text: '≤ 100 ms', met: f.importMs + f.firstBatchMs <= 100 } },
-    ),
-    compared(
-      'process spawn → result (Node boot + import + 2 batches)',
-      f.processMs,
-      'ms',
-      { name: 'bare `node -e 0`', value: f.bareNodeMs },
-      {
-        note: `Node boot before the script ${formatNumber(f.bootMs)} ms`,
+        note: `import ${formatNumber(sdkExternal.importMs)} ms, first batch ${formatNumber(sdkExternal.firstBatchMs)} ms, bundle ${formatNumber(sdkExternal.rawBytes / kb)} KB: the lazy loading alone, without bundling the SDK`,
       },
     ),
   ];
-  figures.push(
-    compared(
-      'variant, AWS SDK bundled in: bundle size',
-      f.withSdk.rawBytes / kb,
-      'KB',
-      { name: 'construct bundle', value: f.rawBytes / kb },
-      {
-        note: 'not what the construct ships: for the trade-off only',
-      },
-    ),
-    compared(
-      'variant, AWS SDK bundled in: import + first batch',
-      f.withSdk.importMs + f.withSdk.firstBatchMs,
-      'ms',
-      { name: 'construct bundle', value: f.importMs + f.firstBatchMs },
-      {
-        goal: { text: '≤ 100 ms', met: f.withSdk.importMs + f.withSdk.firstBatchMs <= 100 },
-        note: `import ${formatNumber(f.withSdk.importMs)} ms, first batch ${formatNumber(f.withSdk.firstBatchMs)} ms`,
-      },
-    ),
-  );
   return {
     id: 'cold-start',
     title: '4. Cold start (bundled as the CDK construct bundles it)',
     figures,
     notes: [
-      "Built with esbuildOptions() from infra/bundling.ts, the construct's own bundling settings (ESM, node22 target, minified, source map, @aws-sdk/* external); the bundle resolves @aws-sdk/* from node_modules as on the Lambda runtime.",
-      `Bundle by package: ${f.byPackage.map(([name, bytes]) => `${name} ${formatNumber(bytes / kb)} KB`).join(', ')}.`,
-      `Median of ${f.runs} fresh processes (node ${process.version}, NODE_OPTIONS=${bundleEnvironment.NODE_OPTIONS} as the construct sets); each imports the bundle and calls its Lambda handler twice: 10 new instances (counter, approval, signup, payment), then their second events. Storage and DLQ are the local stack's emulators (SETTLE_* and AWS_ENDPOINT_URL_* from the stack).`,
+      `"Now": built with esbuildOptions() from infra/bundling.ts, the construct's own settings (ESM, node22 target, minified, source map, the AWS SDK bundled in). "Before": the worker of commit ${baselineCommit} (git archive into a temporary folder), built by that commit's own esbuildOptions() (@aws-sdk/* external, resolved from node_modules as on the Lambda runtime).`,
+      `Bundle by package (now): ${now.byPackage.map(([name, bytes]) => `${name} ${formatNumber(bytes / kb)} KB`).join(', ')}.`,
+      `Median of ${f.runs} fresh processes per contender (node ${process.version}, NODE_OPTIONS=${bundleEnvironment.NODE_OPTIONS} as the construct sets), the contenders alternating and their order rotating run by run; each imports its bundle and calls its Lambda handler twice: 10 new instances (counter, approval, signup, payment), then their second events. Storage and DLQ are the local stack's emulators (SETTLE_* and AWS_ENDPOINT_URL_* from the stack).`,
       "Lambda's own init (runtime boot, downloading the code) is not included; on AWS the DynamoDB round trips of the first batch also pay TLS set-up.",
     ],
     durationMs,

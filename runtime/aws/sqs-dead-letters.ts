@@ -15,11 +15,16 @@ import { deadLetterQueueDefinition } from '../core/resources.ts';
  * A letter whose body and reason together would pass the DLQ's size limit (an event of nearly 256 KiB) has its
  * body put in the payload bucket, under its instance's event prefix, and travels as a claim check: every letter
  * reaches the DLQ with its reason, and a redrive of it is applied like any claim-checked event.
+ *
+ * The SQS client is made on the first letter: a worker rarely dead-letters, so a cold start does not resolve its
+ * settings (credentials, region, endpoint). The module itself is statically imported: a dynamic import would make
+ * the bundler wrap the SDK's shared modules and stop tree-shaking them (docs/PERFORMANCE.md §4).
  */
 export class SqsDeadLetterQueue implements DeadLetterQueue {
+  /** @param client made on the first letter from the SDK's standard settings when absent */
   constructor(
     private readonly queueUrl: string,
-    private readonly client: SQSClient = new SQSClient({}),
+    private client?: SQSClient,
     private readonly payloads?: PayloadStore,
   ) {}
 
@@ -27,6 +32,7 @@ export class SqsDeadLetterQueue implements DeadLetterQueue {
     const attributes = deadLetterMessageAttributes(letter);
     const body = await this.bodyOf(letter, attributes);
     try {
+      this.client ??= new SQSClient({});
       await this.client.send(
         new SendMessageCommand({
           QueueUrl: this.queueUrl,

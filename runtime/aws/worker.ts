@@ -9,7 +9,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { configFromEnvironment, type SettleConfig } from '../core/config.ts';
@@ -32,7 +32,7 @@ export interface WorkerOptions {
   readonly config: SettleConfig;
   /** The machines this worker runs. */
   readonly registry: MachineRegistry;
-  /** @default a client from the SDK's standard settings */
+  /** @default a client from the SDK's standard settings, made on the first dead letter */
   readonly sqs?: SQSClient;
   /** @default a client from the SDK's standard settings */
   readonly dynamo?: DynamoDBDocumentClient;
@@ -59,7 +59,7 @@ export function createWorkerHandler(options: WorkerOptions): WorkerHandler {
   const core: WorkerCore = {
     registry: options.registry,
     store: options.store ?? new DynamoStore(config.tableName, options.dynamo ?? createDocumentClient(), offload),
-    deadLetters: options.deadLetters ?? new SqsDeadLetterQueue(config.deadLetterQueueUrl, options.sqs ?? new SQSClient({}), payloads),
+    deadLetters: options.deadLetters ?? new SqsDeadLetterQueue(config.deadLetterQueueUrl, options.sqs, payloads),
     payloads,
     now: options.now ?? Date.now,
     maxReceiveCount: config.maxReceiveCount,
