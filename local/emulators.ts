@@ -18,6 +18,7 @@ import { pathToFileURL } from 'node:url';
 import dynalite from 'dynalite';
 import { buildApp, type BuildAppOptions } from 'fauxqs';
 import { localRegion } from './defaults.ts';
+import { dispatchToFastify, dispatchToListener, type Dispatch } from './in-process.ts';
 
 export { localRegion };
 
@@ -28,6 +29,8 @@ export interface RunningEmulator {
   /** `http://127.0.0.1:<port>` */
   readonly endpoint: string;
   readonly port: number;
+  /** Answers a request in this process, without the socket (./in-process.ts); absent for DynamoDB Local. */
+  readonly dispatch?: Dispatch;
   stop(): Promise<void>;
 }
 
@@ -85,7 +88,12 @@ export async function startSqsEmulator(options: { readonly port?: number } = {})
     throw portError('SQS', 'SETTLE_SQS_PORT / --sqs-port', options.port, error);
   }
   const port = (app.server.address() as AddressInfo).port;
-  return { endpoint: `http://${loopback}:${port}`, port, stop: onceAsync(() => app.close()) };
+  return {
+    endpoint: `http://${loopback}:${port}`,
+    port,
+    dispatch: dispatchToFastify(app as unknown as Parameters<typeof dispatchToFastify>[0]),
+    stop: onceAsync(() => app.close()),
+  };
 }
 
 /** dynalite in memory on 127.0.0.1. */
@@ -108,7 +116,8 @@ export async function startDynalite(
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   );
-  return { endpoint: `http://${loopback}:${port}`, port, stop };
+  const listener = server.listeners('request')[0] as Parameters<typeof dispatchToListener>[0] | undefined;
+  return { endpoint: `http://${loopback}:${port}`, port, ...(listener ? { dispatch: dispatchToListener(listener) } : {}), stop };
 }
 
 function listen(server: Server, port: number): Promise<void> {

@@ -136,7 +136,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   try {
     const [sqsEmulator, dynamodbEmulator] = await startAll(options, cleanups);
-    const clients = createLocalClients({ sqsEndpoint: sqsEmulator.endpoint, dynamodbEndpoint: dynamodbEmulator.endpoint });
+    const clients = createLocalClients({
+      sqsEndpoint: sqsEmulator.endpoint,
+      dynamodbEndpoint: dynamodbEmulator.endpoint,
+      sqsDispatch: sqsEmulator.dispatch,
+      dynamodbDispatch: dynamodbEmulator.dispatch,
+    });
     cleanups.push(() => clients.destroy());
     const resources = await provision({ sqs: clients.sqs, dynamodb: clients.dynamodb, workerTimeoutSeconds });
     const bucketName = await provisionBucket(clients.s3);

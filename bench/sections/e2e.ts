@@ -288,6 +288,7 @@ function e2eSectionOf(f: E2eFindings, sizes: BenchSizes['e2e'], durationMs: numb
       "Emulators alone: the same messages through the same fauxqs and poller with a handler that does nothing (send + receive + delete), so the ratio is Settle's share of the local stack's cost.",
       'fauxqs hands out at most one message per group per receive, so local batches never hold two records of one instance (real SQS may): every event here pays its own read and write.',
       "Everything — emulators, poller, worker, sender — shares one Node process (one core for JavaScript); the figures are the local stack's, not AWS's.",
+      "The stack's SQS and DynamoDB clients hand their requests to the emulators in this process (local/in-process.ts: no loopback socket), sign with a no-op signer and skip the logger and user-agent middleware (issue 16); `npx tsx bench/e2e-compare.ts` runs this stack beside another checkout's.",
     ],
     durationMs,
   };
