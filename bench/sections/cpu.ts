@@ -1,7 +1,13 @@
 /**
  * §1 Runtime CPU: events/s through the worker core (`processBatch` on MemoryStore) against one live actor
  * per instance (the ceiling) and the naive per-event restore/save loop (the baseline), side by side.
+ *
+ * With `SETTLE_BENCH_CPU_BEFORE=<dir>` (a checkout of older code, e.g. a `git worktree` with this repository's
+ * node_modules linked in), that checkout's worker core runs too, on its own MemoryStore and registry, in the
+ * same rounds: the section then gives before/naive, now/naive and now/before, each a median of per-round ratios.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
 import { MemoryStore } from '../../runtime/memory/memory-store.ts';
@@ -9,9 +15,9 @@ import { processBatch, type WorkerCore } from '../../runtime/core/process-batch.
 import type { MachineRegistry } from '../../runtime/core/registry.ts';
 import { registry } from '../../machines/index.ts';
 import { LiveActors, NaiveRuntime, runBatches, type FinalState } from '../baselines.ts';
-import { compare, type Contender } from '../harness.ts';
+import { collectGarbage, median, type Contender } from '../harness.ts';
 import type { BenchSizes } from '../options.ts';
-import { compared, formatNumber, type Figure, type Section } from '../report.ts';
+import { formatNumber, type Figure, type Section } from '../report.ts';
 import {
   countEvents,
   exampleMachines,
@@ -23,6 +29,7 @@ import {
   toRecords,
   type Instance,
   type PlannedBatch,
+  type Shape,
 } from '../workloads.ts';
 
 export const cpuShapes = [shapeOf(1, 1), shapeOf(10, 1), shapeOf(1, 10)];
@@ -38,27 +45,59 @@ export function workerCore(reg: MachineRegistry): WorkerCore & { store: MemorySt
     now: steppingClock(),
     maxReceiveCount: 5,
     wakeShards: 8,
+    // The Lambda handler always listens (it logs each applied event): so does the benchmark.
+    onApplied: () => undefined,
+  };
+}
+
+/** A worker core from another checkout: its `processBatch`, `MemoryStore`, dead-letter queue and registry. */
+export interface OtherCore {
+  readonly dir: string;
+  readonly processBatch: typeof processBatch;
+  readonly core: () => WorkerCore & { deadLetters: { letters: readonly unknown[] } };
+}
+
+export async function loadOtherCore(dir: string): Promise<OtherCore> {
+  const load = async <T>(path: string): Promise<T> => (await import(pathToFileURL(resolve(dir, path)).href)) as T;
+  const [batch, memoryStore, queues, machines] = await Promise.all([
+    load<{ processBatch: typeof processBatch }>('runtime/core/process-batch.ts'),
+    load<{ MemoryStore: typeof MemoryStore }>('runtime/memory/memory-store.ts'),
+    load<{ MemoryDeadLetterQueue: typeof MemoryDeadLetterQueue }>('runtime/memory/memory-queues.ts'),
+    load<{ registry: MachineRegistry }>('machines/index.ts'),
+  ]);
+  return {
+    dir,
+    processBatch: batch.processBatch,
+    core: () => ({
+      ...workerCore(machines.registry),
+      store: new memoryStore.MemoryStore(),
+      deadLetters: new queues.MemoryDeadLetterQueue(),
+    }),
   };
 }
 
 /** The worker core on a batch plan: returns the core (for its store) and the count of records handed back. */
-export async function runWorker(core: WorkerCore, records: readonly import('aws-lambda').SQSRecord[][]): Promise<number> {
+export async function runWorker(
+  core: WorkerCore,
+  records: readonly import('aws-lambda').SQSRecord[][],
+  process: typeof processBatch = processBatch,
+): Promise<number> {
   let retried = 0;
-  for (const batch of records) retried += (await processBatch(batch, core, settleBudgetMs)).batchItemFailures.length;
+  for (const batch of records) retried += (await process(batch, core, settleBudgetMs)).batchItemFailures.length;
   return retried;
 }
 
-function workerContender(batches: readonly PlannedBatch[]): Contender {
+export function workerContender(batches: readonly PlannedBatch[], other?: OtherCore): Contender {
   const records = toRecords(batches);
   const events = countEvents(batches);
   return {
-    name: 'worker',
+    name: other ? 'before' : 'worker',
     prepare: async () => {
-      const core = workerCore(registry);
+      const core = other ? other.core() : workerCore(registry);
       let retried = 0;
       return {
         run: async () => {
-          retried = await runWorker(core, records);
+          retried = await runWorker(core, records, other?.processBatch);
           return events;
         },
         check: () => {
@@ -90,7 +129,7 @@ function liveContender(batches: readonly PlannedBatch[]): Contender {
   };
 }
 
-function naiveContender(batches: readonly PlannedBatch[]): Contender {
+export function naiveContender(batches: readonly PlannedBatch[]): Contender {
   const events = countEvents(batches);
   return {
     name: 'naive',
@@ -127,10 +166,48 @@ async function agreement(instances: readonly Instance[], batches: readonly Plann
   return { worker: same(workerStates), naive: same(naiveStates) };
 }
 
+/** Per-round rates of each contender (events per CPU second and per wall second), interleaved and rotated every round. */
+export async function interleavedRounds(
+  contenders: readonly Contender[],
+  options: { readonly warmup: number; readonly rounds: number },
+): Promise<Map<string, { cpu: number[]; wall: number[] }>> {
+  const rates = new Map(contenders.map((c) => [c.name, { cpu: [] as number[], wall: [] as number[] }]));
+  for (let round = 0; round < options.warmup + options.rounds; round += 1) {
+    const shift = round % contenders.length;
+    for (const contender of [...contenders.slice(shift), ...contenders.slice(0, shift)]) {
+      const { run, check } = await contender.prepare(round);
+      collectGarbage();
+      const cpuBefore = process.cpuUsage();
+      const started = performance.now();
+      const handled = await run();
+      const elapsed = performance.now() - started;
+      const cpu = process.cpuUsage(cpuBefore);
+      await check?.();
+      if (round < options.warmup) continue;
+      rates.get(contender.name)?.cpu.push((handled / ((cpu.user + cpu.system) / 1000)) * 1000);
+      rates.get(contender.name)?.wall.push((handled / elapsed) * 1000);
+    }
+  }
+  return rates;
+}
+
+/** The median of the per-round ratios a/b: each round's contenders ran back to back, so load hits both alike. */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  return median(a.map((value, round) => value / (b[round] ?? Number.NaN)));
+}
+
+/** Issue 16's goals: ≥ 0.85 × naive with one record per group, ≥ 1.5 × with ten. */
+function goalFor(shape: Shape, ratio: number): Figure['goal'] {
+  const at = shape.recordsPerGroup > 1 ? 1.5 : 0.85;
+  return { text: `≥ ${at} × naive`, met: ratio >= at };
+}
+
 export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
   const started = performance.now();
   const figures: Figure[] = [];
   const disagreements: string[] = [];
+  const beforeDir = process.env.SETTLE_BENCH_CPU_BEFORE;
+  const before = beforeDir ? await loadOtherCore(beforeDir) : undefined;
   for (const machine of exampleMachines) {
     const instances = Array.from({ length: sizes.instances }, (_, i) => instance(machine, `cpu-${i}`, streams[machine]));
     const check = await agreement(instances, plan(instances, sizes.eventsPerInstance, shapeOf(10, 1)));
@@ -138,37 +215,55 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
     if (!check.naive) disagreements.push(`${machine}: the naive baseline's end states differ from the live actor's`);
     for (const shape of cpuShapes) {
       const batches = plan(instances, sizes.eventsPerInstance, shape);
-      const stats = await compare([workerContender(batches), liveContender(batches), naiveContender(batches)], { ...sizes, clock: 'cpu' });
-      const worker = stats.get('worker');
-      const live = stats.get('live');
-      const naive = stats.get('naive');
-      if (!worker || !live || !naive) throw new Error('a contender produced no figures');
-      const spread =
-        `worker ${formatNumber(1e6 / worker.median)} CPU-µs/event, rounds ${formatNumber(worker.min)}–${formatNumber(worker.max)}/s; ` +
-        `wall-clock: worker ${formatNumber(worker.wallMedian)}/s, live ${formatNumber(live.wallMedian)}/s, naive ${formatNumber(naive.wallMedian)}/s`;
-      const vsLive = worker.median / live.median;
-      const vsNaive = worker.median / naive.median;
-      figures.push(
-        compared(
-          `${machine} · ${shape.name} · worker vs live actor`,
-          worker.median,
-          'events/CPU-s',
-          { name: 'live actor', value: live.median },
+      const contenders = [
+        workerContender(batches),
+        ...(before ? [workerContender(batches, before)] : []),
+        liveContender(batches),
+        naiveContender(batches),
+      ];
+      const rates = await interleavedRounds(contenders, sizes);
+      const worker = rates.get('worker');
+      const live = rates.get('live');
+      const naive = rates.get('naive');
+      const old = rates.get('before');
+      if (!worker || !live || !naive || (before && !old)) throw new Error('a contender produced no figures');
+      const label = `${machine} · ${shape.name}`;
+      const unit = 'events/CPU-s';
+      const vsNaive = pairedRatio(worker.cpu, naive.cpu);
+      figures.push({
+        name: `${label} · worker vs naive`,
+        value: median(worker.cpu),
+        unit,
+        baseline: { name: 'naive', value: median(naive.cpu) },
+        ratio: median(worker.cpu) / median(naive.cpu),
+        goal: goalFor(shape, vsNaive),
+        note:
+          `paired ${formatNumber(vsNaive)}×; live actor ${formatNumber(median(live.cpu))}/CPU-s (worker ${formatNumber(pairedRatio(worker.cpu, live.cpu))}× it); ` +
+          `worker ${formatNumber(1e6 / median(worker.cpu))} CPU-µs/event, rounds ${formatNumber(Math.min(...worker.cpu))}–${formatNumber(Math.max(...worker.cpu))}/s; ` +
+          `wall-clock: worker ${formatNumber(median(worker.wall))}/s, naive ${formatNumber(median(naive.wall))}/s` +
+          (old ? `, before ${formatNumber(median(old.wall))}/s` : ''),
+      });
+      if (old) {
+        const beforeVsNaive = pairedRatio(old.cpu, naive.cpu);
+        figures.push(
           {
-            goal: { text: '≥ 0.85 × live', met: vsLive >= 0.85 },
-            note: spread,
+            name: `${label} · before vs naive`,
+            value: median(old.cpu),
+            unit,
+            baseline: { name: 'naive', value: median(naive.cpu) },
+            ratio: median(old.cpu) / median(naive.cpu),
+            note: `paired ${formatNumber(beforeVsNaive)}×; the worker core before issue 16, ${formatNumber(1e6 / median(old.cpu))} CPU-µs/event`,
           },
-        ),
-        compared(
-          `${machine} · ${shape.name} · worker vs naive`,
-          worker.median,
-          'events/CPU-s',
-          { name: 'naive', value: naive.median },
           {
-            goal: { text: '≥ 1.5 × naive', met: vsNaive >= 1.5 },
+            name: `${label} · now vs before`,
+            value: median(worker.cpu),
+            unit,
+            baseline: { name: 'before', value: median(old.cpu) },
+            ratio: median(worker.cpu) / median(old.cpu),
+            note: `paired ${formatNumber(pairedRatio(worker.cpu, old.cpu))}×`,
           },
-        ),
-      );
+        );
+      }
     }
   }
   return {
@@ -177,11 +272,16 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
     figures,
     notes: [
       "Rates are events per second of this process's CPU time (user + system, all threads, so GC helper threads count): the box is shared and wall time also counts the time other processes held the cores. Wall-clock medians are in the notes.",
-      `Each round: ${sizes.instances} instances × ${sizes.eventsPerInstance} events per machine, fresh store; ${sizes.warmup} warm-up + ${sizes.rounds} measured rounds, contenders interleaved and rotated; GC forced between rounds.`,
-      'Batches run one after another; in a batch the groups run concurrently and the records of a group in order (every contender).',
+      `Each round: ${sizes.instances} instances × ${sizes.eventsPerInstance} events per machine, fresh store; ${sizes.warmup} warm-up + ${sizes.rounds} measured rounds, contenders interleaved and rotated; GC forced between rounds. Values are medians of the rounds and the ratio column their ratio; "paired" is the median of the per-round ratios (the two contenders ran back to back in each round), and decides the goal.`,
+      ...(before
+        ? [
+            `"before" is the worker core of the checkout in SETTLE_BENCH_CPU_BEFORE (its own processBatch, MemoryStore and registry), run in the same rounds: \`git worktree add /tmp/settle-base-cpu d24b9d0 && ln -s "$PWD/node_modules" /tmp/settle-base-cpu/node_modules && SETTLE_BENCH_CPU_BEFORE=/tmp/settle-base-cpu npm run bench -- --only cpu --docs\`.`,
+          ]
+        : []),
+      'Batches run one after another; in a batch the groups run concurrently and the records of a group in order (every contender). The worker core is given an onApplied listener, as the Lambda handler does.',
       'Live actor: one actor per instance for the whole run, settled by the same per-region rule as the worker; never restores or saves. Naive: per event read → createActor(snapshot) → start → send → waitFor(hasTag resolve/reject or done) → getPersistedSnapshot → JSON.stringify → conditional write, on the same MemoryStore.',
       'The naive waitFor uses hasTag, a union over regions: for approval it returns while the finance budget check is still running (it does less work than a correct runtime, and persists an unsettled snapshot).',
-      "MemoryStore encodes each item as DynamoStore does (the snapshot as a JSON string, gzipped above 4 KB, the item size rule) and keeps it as JSON, parsed on read; the naive item is a small record holding the snapshot's JSON string.",
+      "MemoryStore encodes each item as DynamoStore does (the snapshot as a JSON string, gzipped above 4 KB, the item size rule) and keeps it as JSON, parsed on read; the naive item is a small record holding the snapshot's JSON string, the worker's the whole instance record (20 history entries, timers, list-index fields).",
       disagreements.length === 0
         ? 'Check: after the same stream, the worker and the naive baseline end in the same state value and context as the live actors, for every instance.'
         : `Check FAILED: ${disagreements.join('; ')}.`,

@@ -32,7 +32,8 @@ export function buildRecord(
 ): InstanceRecord {
   const { stored, history } = context;
   const now = new Date(context.now).toISOString();
-  return {
+  const { wakeAt, wakeShard } = dueIndexFields(key.key, state.timers, context.wakeShards);
+  const record: InstanceRecord = {
     pk: key.key,
     machine: key.machine,
     machineVersion: state.machineVersion,
@@ -45,15 +46,18 @@ export function buildRecord(
     version: (stored?.version ?? 0) + 1,
     lastSeq: context.lastSeq,
     outcome: history.at(-1)?.outcome ?? stored?.outcome,
-    ...dueIndexFields(key.key, state.timers, context.wakeShards),
+    wakeAt,
+    wakeShard,
     history: history.slice(Math.max(0, history.length - context.historyLimit)),
     letters: context.letters,
     createdAt: stored?.createdAt ?? now,
     updatedAt: now,
-    ...(stored?.snapshotRef ? { snapshotRef: stored.snapshotRef } : {}),
-    // An instance whose snapshot could not be read keeps the item it has: its pointer, not a snapshot.
-    ...(state === stored && stored.unreadableSnapshot ? { unreadableSnapshot: stored.unreadableSnapshot } : {}),
   };
+  const snapshotRef = stored?.snapshotRef;
+  // An instance whose snapshot could not be read keeps the item it has: its pointer, not a snapshot.
+  const unreadableSnapshot = state === stored ? stored.unreadableSnapshot : undefined;
+  if (!snapshotRef && !unreadableSnapshot) return record;
+  return { ...record, ...(snapshotRef ? { snapshotRef } : {}), ...(unreadableSnapshot ? { unreadableSnapshot } : {}) };
 }
 
 /**
@@ -99,6 +103,52 @@ export function itemBytes(item: StoredItem): number {
   return Buffer.byteLength(JSON.stringify(rest)) + (snapshotGz?.byteLength ?? 0);
 }
 
+/**
+ * Whether the item is within {@link maxItemBytes} by {@link itemBytes}. A typical item is a few KB, far under the
+ * limit: a bound on its JSON size that walks it without building the string (each character of a string or key
+ * at most 6 bytes, as `\uXXXX`) settles that for a tenth of the cost of `JSON.stringify`; only an item whose
+ * bound is over the limit is measured exactly.
+ */
+export function itemFits(item: StoredItem): boolean {
+  const { snapshotGz } = item;
+  const binary = snapshotGz?.byteLength ?? 0;
+  let bound = 2;
+  for (const field in item) {
+    if (field !== 'snapshotGz') bound += 6 * field.length + 4 + jsonBytesAtMost((item as unknown as Record<string, unknown>)[field]);
+  }
+  return bound + binary <= maxItemBytes || itemBytes(item) <= maxItemBytes;
+}
+
+/**
+ * At least the UTF-8 bytes of `JSON.stringify(value)` (an `undefined` field counts although it is dropped);
+ * `Infinity` for anything but plain JSON data (a `toJSON`, a BigInt, a function), which only the exact count can tell.
+ */
+function jsonBytesAtMost(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return 6 * value.length + 2;
+    case 'number':
+      return 25; // the longest a double prints: '-1.2345678901234567e-308', '-0.0000012345678901234567'
+    case 'boolean':
+    case 'undefined':
+      return 5;
+    case 'object': {
+      if (value === null) return 4;
+      if (Array.isArray(value)) {
+        let bytes = 2;
+        for (const element of value as unknown[]) bytes += jsonBytesAtMost(element) + 1;
+        return bytes;
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function' || ArrayBuffer.isView(value)) return Number.POSITIVE_INFINITY;
+      let bytes = 2;
+      for (const key in value) bytes += 6 * key.length + 4 + jsonBytesAtMost((value as Record<string, unknown>)[key]);
+      return bytes;
+    }
+    default:
+      return Number.POSITIVE_INFINITY;
+  }
+}
+
 /** Encodes a record for storage, its snapshot inline (see {@link encodeRecord}). */
 export function encodeItem(record: InstanceRecord): StoredItem {
   return encodeRecord(record).item;
@@ -113,18 +163,26 @@ export function encodeItem(record: InstanceRecord): StoredItem {
  * too large: a `snapshot-too-large` error says how large each part is.
  */
 export function encodeRecord(record: InstanceRecord, offload?: Pick<SnapshotOffload, 'aboveBytes'>): EncodedItem {
+  // One copy of the record's fields, which the item then extends: a copy per step shows in the worker's profile.
   const { snapshot, snapshotRef, unreadableSnapshot, ...rest } = record;
-  const fields = { ...rest, ...listIndexFields(record) };
+  const { listShard, listSort, inStates } = listIndexFields(record);
+  const fields: Omit<StoredItem, 'snapshot' | 'snapshotGz'> & { snapshot?: string } = Object.assign(rest, {
+    listShard,
+    listSort,
+    inStates,
+  });
   const json = unreadableSnapshot ? '' : JSON.stringify(snapshot);
   let encoded: EncodedItem;
   if (unreadableSnapshot) {
     if (!snapshotRef) throw unreadableSnapshot;
     encoded = { item: { ...fields, snapshotRef } };
-  } else if (Buffer.byteLength(json) <= compressAboveBytes) encoded = { item: { ...fields, snapshot: json } };
-  else {
+  } else if (json.length * 3 <= compressAboveBytes || Buffer.byteLength(json) <= compressAboveBytes) {
+    fields.snapshot = json;
+    encoded = { item: fields };
+  } else {
     const gz = gzipSync(json);
     const inline = { ...fields, snapshotGz: gz };
-    if (!offload || (gz.byteLength <= offload.aboveBytes && itemBytes({ ...inline, history: [] }) <= maxItemBytes)) {
+    if (!offload || (gz.byteLength <= offload.aboveBytes && itemFits({ ...inline, history: [] }))) {
       encoded = { item: inline };
     } else {
       const sha256 = sha256Hex(gz);
@@ -137,8 +195,8 @@ export function encodeRecord(record: InstanceRecord, offload?: Pick<SnapshotOffl
     }
   }
   const stored = encoded.item;
+  if (itemFits(stored)) return encoded;
   let size = itemBytes(stored);
-  if (size <= maxItemBytes) return encoded;
   const history = [...record.history];
   while (history.length > 0 && size > maxItemBytes) {
     const dropped = history.shift();
@@ -213,19 +271,19 @@ export async function loadRecord(item: StoredItem, payloads: PayloadStore | unde
 export function decodeItem(item: StoredItem, snapshotObject?: Uint8Array | PermanentError | null): InstanceRecord {
   // The list index's fields are derived from the record: they are not part of it.
   const { snapshot, snapshotGz, listShard: _shard, listSort: _sort, inStates: _states, ...rest } = item;
-  const record: InstanceRecord = {
-    ...rest,
-    snapshot: null as unknown as PersistedSnapshot,
-    timers: rest.timers ?? [],
-    history: rest.history ?? [],
-    letters: rest.letters ?? [],
-    tags: rest.tags ?? [],
-    states: rest.states ?? [],
-  };
+  // Filled in place: `rest` is this function's own copy, and another copy per read shows in the worker's profile.
+  const record = rest as Omit<StoredItem, 'snapshot' | 'snapshotGz'> & { -readonly [K in keyof InstanceRecord]: InstanceRecord[K] };
+  record.snapshot = null as unknown as PersistedSnapshot;
+  record.timers ??= [];
+  record.history ??= [];
+  record.letters ??= [];
+  record.tags ??= [];
+  record.states ??= [];
   const ref = rest.snapshotRef;
   if (!ref) {
     const json = snapshotGz ? gunzipSync(snapshotGz).toString('utf8') : (snapshot ?? 'null');
-    return { ...record, snapshot: JSON.parse(json) as PersistedSnapshot };
+    record.snapshot = JSON.parse(json) as PersistedSnapshot;
+    return record;
   }
   if (snapshotObject instanceof PermanentError) return { ...record, unreadableSnapshot: snapshotObject };
   if (!snapshotObject) return { ...record, unreadableSnapshot: missingSnapshot(item.pk, ref) };

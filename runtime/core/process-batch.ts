@@ -100,10 +100,13 @@ async function processGroup(groupId: string, records: readonly InboundRecord[], 
   // A record without a usable SequenceNumber cannot be told apart from a redelivery: it is never applied.
   const unusable = records.filter((record) => record.seq === undefined);
   const usable = records.filter((record) => record.seq !== undefined);
-  const failed = await sendLetters(
-    unusable.map((record) => letterOf(record, invalidSequenceNumber(record, key))),
-    core,
-  );
+  const failed =
+    unusable.length === 0
+      ? []
+      : await sendLetters(
+          unusable.map((record) => letterOf(record, invalidSequenceNumber(record, key))),
+          core,
+        );
   if (usable.length === 0) return failed;
 
   let careful = false;
@@ -201,7 +204,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
     for (const [index, record] of fresh.entries()) {
       // SQS never repeats a message inside one batch, but a replay tool or another event source can.
       if (handled && (record.seq as bigint) <= (handled.seq as bigint)) continue;
-      const started = performance.now();
+      const started = core.onApplied ? performance.now() : 0;
       const at = new Date(core.now()).toISOString();
       try {
         if (!session) throw unopenable;
@@ -209,8 +212,11 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
         if (result) {
           history.push({ seq: record.sequenceNumber, type: result.eventType, outcome: result.outcome, at, ...redriven(record) });
           recorded = record;
-          const durationMs = Math.round((performance.now() - started) * 10) / 10;
-          applied.push({ ...result, instanceKey: key.key, sequenceNumber: record.sequenceNumber, durationMs });
+          if (core.onApplied) {
+            const durationMs = Math.round((performance.now() - started) * 10) / 10;
+            const { eventType, outcome, from, to } = result;
+            applied.push({ eventType, outcome, from, to, instanceKey: key.key, sequenceNumber: record.sequenceNumber, durationMs });
+          }
         }
       } catch (error) {
         const permanent = asPermanent(error, record, core.maxReceiveCount);
@@ -254,9 +260,12 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
   }
   for (const event of applied) core.onApplied?.(event);
 
-  failed.push(...(await sendLetters(letters, core)));
-  const lastReceive = new Set(records.filter((record) => record.receiveCount >= core.maxReceiveCount).map((record) => record.messageId));
-  failed.push(...(await forgetSentLetters(written ?? stored, letters, failed, lastReceive, core)));
+  if (letters.length > 0) failed.push(...(await sendLetters(letters, core)));
+  const saved = written ?? stored;
+  if (saved && saved.letters.length > 0) {
+    const lastReceive = new Set(records.filter((record) => record.receiveCount >= core.maxReceiveCount).map((record) => record.messageId));
+    failed.push(...(await forgetSentLetters(saved, letters, failed, lastReceive, core)));
+  }
   return failed;
 }
 
