@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { connectionOptionsOf, withConnectionFlags } from '../cli/connection-flags.ts';
-import { connectionClients, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
+import { resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { instanceKeyOf } from '../client/events.ts';
 import { SettleClient } from '../client/settle-client.ts';
 import { exitCodes, failureOf } from '../cli/output.ts';
@@ -114,8 +114,7 @@ export async function runExplain(
       );
     }
     const registry = await registryOf(resolve(registryModule));
-    const { sqs, dynamodb, payloads } = connectionClients(connection);
-    client = new SettleClient({ ...connection, sqs, dynamodb, payloads });
+    client = SettleClient.over(connection);
     const stored = await client.record(key.machine, key.instanceId);
     const explanation = explainInRegistry(registry, key.key, stored, event, { maxEventBytes: client.maxEventBytes });
     output.print(flags.json ? JSON.stringify(explanation, null, 2) : describeExplanation(explanation));

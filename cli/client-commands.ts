@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { connectionClients, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
+import { resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { withConnectionFlags } from './connection-flags.ts';
 import { instanceKeyOf } from '../client/events.ts';
 import type { InstanceKey } from '../runtime/core/instance-key.ts';
@@ -184,8 +184,7 @@ async function run(
     const connection = await resolveConnection(options);
     const registryModule = options.registry ?? connection.local?.registry;
     const registry = registryModule === undefined ? undefined : (await loadRegistry(resolve(registryModule))).registry;
-    const { sqs, dynamodb, payloads } = connectionClients(connection);
-    client = new SettleClient({ ...connection, sqs, dynamodb, payloads, ...(registry ? { registry } : {}) });
+    client = SettleClient.over(connection, registry);
     const answer = await command(client, (line) => console.log(line), registry);
     process.exitCode = answer.exitCode;
   } catch (error) {

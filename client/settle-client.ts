@@ -164,7 +164,11 @@ export class SettleClient<R extends MachineRegistry = MachineRegistry> {
     options: ConnectionOptions = {},
     registry?: R,
   ): Promise<SettleClient<R>> {
-    const connection = await resolveConnection(options);
+    return SettleClient.over(await resolveConnection(options), registry);
+  }
+
+  /** A client over a connection already resolved, with its SDK clients and payload bucket (connectionClients). */
+  static over<R extends MachineRegistry = MachineRegistry>(connection: SettleConnection, registry?: R): SettleClient<R> {
     const { sqs, dynamodb, payloads } = connectionClients(connection);
     return new SettleClient<R>({ ...connection, sqs, dynamodb, payloads, ...(registry ? { registry } : {}) });
   }
