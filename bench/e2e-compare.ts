@@ -14,9 +14,10 @@
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { percentile, sleep } from './harness.ts';
-import { bodyOf, exampleMachines, instance, steppingClock, streams, type Instance } from './workloads.ts';
+import { keyOf, type Message, messagesOf, mixedInstances, sendSaturated } from './sections/e2e.ts';
+import { steppingClock } from './workloads.ts';
 
 interface StackLike {
   readonly queueUrl: string;
@@ -31,12 +32,6 @@ interface Tree {
   readonly start: StartStack;
   readonly registry: unknown;
   readonly silentLogger: unknown;
-}
-
-interface Message {
-  readonly group: string;
-  readonly body: string;
-  readonly dedup: string;
 }
 
 export interface Round {
@@ -59,36 +54,6 @@ async function loadTree(name: string, root: string): Promise<Tree> {
   return { name, start: stack.startLocalStack, registry: machines.registry, silentLogger: log.silentLogger };
 }
 
-const keyOf = (group: string, sequenceNumber: string) => `${group}#${BigInt(sequenceNumber)}`;
-
-function messagesOf(instances: readonly Instance[], eventsPerInstance: number, run: string): Message[][] {
-  return Array.from({ length: eventsPerInstance }, (_, index) =>
-    instances.map((inst) => ({ group: inst.key, body: bodyOf(inst.stream(index)), dedup: `${run}-${inst.instanceId}-${index}` })),
-  );
-}
-
-function mixedInstances(count: number, prefix: string): Instance[] {
-  return Array.from({ length: count }, (_, i) => {
-    const machine = exampleMachines[i % exampleMachines.length] ?? 'counter';
-    return instance(machine, `${prefix}-${i}`, streams[machine]);
-  });
-}
-
-async function sendBatch(stack: StackLike, entries: readonly Message[], sentAt: Map<string, number>): Promise<void> {
-  const at = performance.now();
-  const { Successful = [], Failed = [] } = await stack.clients.sqs.send(
-    new SendMessageBatchCommand({
-      QueueUrl: stack.queueUrl,
-      Entries: entries.map((m, i) => ({ Id: String(i), MessageBody: m.body, MessageGroupId: m.group, MessageDeduplicationId: m.dedup })),
-    }),
-  );
-  if (Failed.length > 0) throw new Error(`SendMessageBatch failed: ${Failed[0]?.Code} ${Failed[0]?.Message ?? ''}`);
-  for (const ok of Successful) {
-    const message = entries[Number(ok.Id)];
-    if (message && ok.SequenceNumber) sentAt.set(keyOf(message.group, ok.SequenceNumber), at);
-  }
-}
-
 /** One saturated run of `rounds` against a fresh stack of `tree`. */
 export async function runOnce(tree: Tree, rounds: readonly Message[][], timeoutMs: number): Promise<Round> {
   const finished = new Map<string, number>();
@@ -107,11 +72,7 @@ export async function runOnce(tree: Tree, rounds: readonly Message[][], timeoutM
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   try {
-    for (const round of rounds) {
-      const chunks: Message[][] = [];
-      for (let i = 0; i < round.length; i += 10) chunks.push(round.slice(i, i + 10));
-      await Promise.all(chunks.map((chunk) => sendBatch(stack, chunk, sentAt)));
-    }
+    await sendSaturated(stack, rounds, sentAt);
     while (finished.size < events && performance.now() - started < timeoutMs) await sleep(5);
   } finally {
     cpu = process.cpuUsage(cpuBefore);

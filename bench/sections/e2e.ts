@@ -17,7 +17,7 @@ import type { BenchSizes } from '../options.ts';
 import { compared, formatNumber, type Figure, type Section } from '../report.ts';
 import { bodyOf, exampleMachines, instance, steppingClock, streams, type Instance } from '../workloads.ts';
 
-interface Message {
+export interface Message {
   readonly group: string;
   readonly body: string;
   readonly dedup: string;
@@ -46,16 +46,16 @@ export interface E2eFindings {
 }
 
 const pollerConcurrency = 2;
-const keyOf = (group: string, sequenceNumber: string) => `${group}#${BigInt(sequenceNumber)}`;
+export const keyOf = (group: string, sequenceNumber: string) => `${group}#${BigInt(sequenceNumber)}`;
 
 /** Every instance's events, interleaved by event index (instance 0..n of event 0, then of event 1, …). */
-function messagesOf(instances: readonly Instance[], eventsPerInstance: number, run: string): Message[][] {
+export function messagesOf(instances: readonly Instance[], eventsPerInstance: number, run: string): Message[][] {
   return Array.from({ length: eventsPerInstance }, (_, index) =>
     instances.map((inst) => ({ group: inst.key, body: bodyOf(inst.stream(index)), dedup: `${run}-${inst.instanceId}-${index}` })),
   );
 }
 
-function mixedInstances(count: number, prefix: string): Instance[] {
+export function mixedInstances(count: number, prefix: string): Instance[] {
   return Array.from({ length: count }, (_, i) => {
     const machine = exampleMachines[i % exampleMachines.length] ?? 'counter';
     return instance(machine, `${prefix}-${i}`, streams[machine]);
@@ -76,7 +76,11 @@ function countSqs(sqs: SQSClient): Map<string, number> {
   return calls;
 }
 
-async function sendBatch(stack: LocalStack, entries: readonly Message[], sentAt: Map<string, number>): Promise<void> {
+export async function sendBatch(
+  stack: Pick<LocalStack, 'queueUrl'> & { readonly clients: Pick<LocalStack['clients'], 'sqs'> },
+  entries: readonly Message[],
+  sentAt: Map<string, number>,
+): Promise<void> {
   const at = performance.now();
   const { Successful = [], Failed = [] } = await stack.clients.sqs.send(
     new SendMessageBatchCommand({
@@ -93,7 +97,11 @@ async function sendBatch(stack: LocalStack, entries: readonly Message[], sentAt:
 }
 
 /** As fast as order allows: one round per event index, its batches of 10 instances in parallel. */
-async function sendSaturated(stack: LocalStack, rounds: readonly Message[][], sentAt: Map<string, number>): Promise<void> {
+export async function sendSaturated(
+  stack: Parameters<typeof sendBatch>[0],
+  rounds: readonly Message[][],
+  sentAt: Map<string, number>,
+): Promise<void> {
   for (const round of rounds) {
     const chunks: Message[][] = [];
     for (let i = 0; i < round.length; i += 10) chunks.push(round.slice(i, i + 10));
