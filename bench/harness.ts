@@ -38,14 +38,26 @@ export interface RoundOptions {
   readonly clock?: 'cpu' | 'wall';
 }
 
-/** Runs every contender `warmup + rounds` times, interleaved, and returns items/s per contender. */
-export async function compare(contenders: readonly Contender[], options: RoundOptions): Promise<Map<string, RateStats>> {
-  const rates = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
-  const wallRates = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
-  const items = new Map<string, number>();
+/** Each contender's per-round rates, and the items one round handles. */
+export interface RoundSamples {
+  /** Items per second of this process's CPU time (user + system), one per measured round. */
+  readonly cpu: number[];
+  /** Items per wall-clock second, one per measured round. */
+  readonly wall: number[];
+  items: number;
+}
+
+/**
+ * Runs every contender `warmup + rounds` times, interleaved and rotated every round, and returns each one's
+ * per-round rates: round r of every contender ran back to back, so paired ratios see the same load.
+ */
+export async function interleavedRounds(
+  contenders: readonly Contender[],
+  options: { readonly warmup: number; readonly rounds: number },
+): Promise<Map<string, RoundSamples>> {
+  const samples = new Map<string, RoundSamples>(contenders.map((c) => [c.name, { cpu: [], wall: [], items: 0 }]));
   for (let round = 0; round < options.warmup + options.rounds; round += 1) {
-    const order = rotate(contenders, round);
-    for (const contender of order) {
+    for (const contender of rotate(contenders, round)) {
       const { run, check } = await contender.prepare(round);
       collectGarbage();
       const cpuBefore = process.cpuUsage();
@@ -54,26 +66,33 @@ export async function compare(contenders: readonly Contender[], options: RoundOp
       const elapsed = performance.now() - started;
       const cpu = process.cpuUsage(cpuBefore);
       await check?.();
-      items.set(contender.name, handled);
-      if (round >= options.warmup) {
-        const cpuMs = (cpu.user + cpu.system) / 1000;
-        rates.get(contender.name)?.push((handled / (options.clock === 'cpu' ? cpuMs : elapsed)) * 1000);
-        wallRates.get(contender.name)?.push((handled / elapsed) * 1000);
-      }
+      const own = samples.get(contender.name);
+      if (!own) continue;
+      own.items = handled;
+      if (round < options.warmup) continue;
+      own.cpu.push((handled / ((cpu.user + cpu.system) / 1000)) * 1000);
+      own.wall.push((handled / elapsed) * 1000);
     }
   }
+  return samples;
+}
+
+/** Runs every contender `warmup + rounds` times, interleaved, and returns items/s per contender. */
+export async function compare(contenders: readonly Contender[], options: RoundOptions): Promise<Map<string, RateStats>> {
+  const samples = await interleavedRounds(contenders, options);
   return new Map(
     contenders.map((c) => {
-      const samples = rates.get(c.name) ?? [];
+      const own = samples.get(c.name) ?? { cpu: [], wall: [], items: 0 };
+      const rates = options.clock === 'cpu' ? own.cpu : own.wall;
       return [
         c.name,
         {
-          median: median(samples),
-          wallMedian: median(wallRates.get(c.name) ?? []),
-          min: Math.min(...samples),
-          max: Math.max(...samples),
-          rounds: samples.length,
-          items: items.get(c.name) ?? 0,
+          median: median(rates),
+          wallMedian: median(own.wall),
+          min: Math.min(...rates),
+          max: Math.max(...rates),
+          rounds: rates.length,
+          items: own.items,
         },
       ];
     }),

@@ -15,7 +15,7 @@ import { processBatch, type WorkerCore } from '../../runtime/core/process-batch.
 import type { MachineRegistry } from '../../runtime/core/registry.ts';
 import { registry } from '../../machines/index.ts';
 import { LiveActors, NaiveRuntime, runBatches, type FinalState } from '../baselines.ts';
-import { collectGarbage, median, type Contender } from '../harness.ts';
+import { type Contender, interleavedRounds, median } from '../harness.ts';
 import type { BenchSizes } from '../options.ts';
 import { formatNumber, type Figure, type Section } from '../report.ts';
 import {
@@ -164,31 +164,6 @@ async function agreement(instances: readonly Instance[], batches: readonly Plann
   const same = (states: Map<string, FinalState>) =>
     instances.every((i) => isDeepStrictEqual(plain(states.get(i.key)), plain(liveStates.get(i.key))));
   return { worker: same(workerStates), naive: same(naiveStates) };
-}
-
-/** Per-round rates of each contender (events per CPU second and per wall second), interleaved and rotated every round. */
-export async function interleavedRounds(
-  contenders: readonly Contender[],
-  options: { readonly warmup: number; readonly rounds: number },
-): Promise<Map<string, { cpu: number[]; wall: number[] }>> {
-  const rates = new Map(contenders.map((c) => [c.name, { cpu: [] as number[], wall: [] as number[] }]));
-  for (let round = 0; round < options.warmup + options.rounds; round += 1) {
-    const shift = round % contenders.length;
-    for (const contender of [...contenders.slice(shift), ...contenders.slice(0, shift)]) {
-      const { run, check } = await contender.prepare(round);
-      collectGarbage();
-      const cpuBefore = process.cpuUsage();
-      const started = performance.now();
-      const handled = await run();
-      const elapsed = performance.now() - started;
-      const cpu = process.cpuUsage(cpuBefore);
-      await check?.();
-      if (round < options.warmup) continue;
-      rates.get(contender.name)?.cpu.push((handled / ((cpu.user + cpu.system) / 1000)) * 1000);
-      rates.get(contender.name)?.wall.push((handled / elapsed) * 1000);
-    }
-  }
-  return rates;
 }
 
 /** The median of the per-round ratios a/b: each round's contenders ran back to back, so load hits both alike. */
