@@ -11,8 +11,10 @@ import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { MemoryDeadLetterQueue } from '../../runtime/memory/memory-queues.ts';
 import { MemoryStore } from '../../runtime/memory/memory-store.ts';
+import { defaults } from '../../runtime/core/config.ts';
 import { processBatch, type WorkerCore } from '../../runtime/core/process-batch.ts';
 import type { MachineRegistry } from '../../runtime/core/registry.ts';
+import { WarmSessions } from '../../runtime/core/warm-sessions.ts';
 import { registry } from '../../machines/index.ts';
 import { LiveActors, NaiveRuntime, runBatches, type FinalState } from '../baselines.ts';
 import { type Contender, interleavedRounds, median } from '../harness.ts';
@@ -37,7 +39,14 @@ export const cpuShapes = [shapeOf(1, 1), shapeOf(10, 1), shapeOf(1, 10)];
 /** Generous: nothing in these machines waits on anything but promises that resolve at once. */
 const settleBudgetMs = () => 10_000;
 
-export function workerCore(reg: MachineRegistry): WorkerCore & { store: MemoryStore; deadLetters: MemoryDeadLetterQueue } {
+/**
+ * The worker core as the Lambda handler builds it (warm sessions kept between batches, `createWorkerHandler`'s
+ * defaults), or with `warm: false` restoring every instance on every batch, as a cold worker does.
+ */
+export function workerCore(
+  reg: MachineRegistry,
+  { warm = true }: { warm?: boolean } = {},
+): WorkerCore & { store: MemoryStore; deadLetters: MemoryDeadLetterQueue } {
   return {
     registry: reg,
     store: new MemoryStore(),
@@ -45,6 +54,7 @@ export function workerCore(reg: MachineRegistry): WorkerCore & { store: MemorySt
     now: steppingClock(),
     maxReceiveCount: 5,
     wakeShards: 8,
+    warm: warm ? new WarmSessions({ maxInstances: defaults.warmInstances, maxSnapshotBytes: defaults.warmSnapshotBytes }) : undefined,
     // The Lambda handler always listens (it logs each applied event): so does the benchmark.
     onApplied: () => undefined,
   };

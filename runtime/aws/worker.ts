@@ -12,13 +12,14 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { configFromEnvironment, type SettleConfig } from '../core/config.ts';
+import { configFromEnvironment, defaults, type SettleConfig } from '../core/config.ts';
 import type { DeadLetterQueue } from '../core/dead-letters.ts';
 import type { Logger as CoreLogger } from '../core/logger.ts';
 import { processBatch, type AppliedEvent, type WorkerCore } from '../core/process-batch.ts';
 import type { PayloadStore } from '../core/payloads.ts';
 import type { MachineRegistry } from '../core/registry.ts';
 import type { InstanceStore } from '../core/store.ts';
+import { WarmSessions } from '../core/warm-sessions.ts';
 import { DynamoStore, createDocumentClient } from './dynamo-store.ts';
 import { powertoolsLogger } from './powertools.ts';
 import { S3PayloadStore } from './s3-payloads.ts';
@@ -66,6 +67,7 @@ export function createWorkerHandler(options: WorkerOptions): WorkerHandler {
     wakeShards: config.wakeShards,
     historyLimit: config.historyLimit,
     eventTimeoutMs: config.eventTimeoutMs,
+    warm: new WarmSessions({ maxInstances: config.warmInstances, maxSnapshotBytes: defaults.warmSnapshotBytes }),
     logger: options.logger,
     onApplied: (event) => {
       metrics?.addMetric(event.outcome === 'ignored' ? 'EventsIgnored' : 'EventsApplied', MetricUnit.Count, 1);

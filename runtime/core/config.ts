@@ -20,6 +20,13 @@ export const defaults = {
   snapshotOffloadBytes: 64 * 1024,
   /** Events larger than this are sent by claim check: the body to the payload bucket, a pointer to the queue. */
   eventOffloadBytes: 200 * 1024,
+  /**
+   * Instances a warm worker keeps live between batches, so that the next event of one it saved last skips the
+   * restore (core/warm-sessions.ts). Each costs a few KB of memory at most: see {@link defaults.warmSnapshotBytes}.
+   */
+  warmInstances: 1000,
+  /** Instances whose snapshot's JSON may be larger than this are never kept live: restoring them is cheap next to reading them. */
+  warmSnapshotBytes: 16 * 1024,
 } as const;
 
 /**
@@ -56,6 +63,8 @@ export interface SettleConfig {
   readonly bucketName: string | undefined;
   /** `SETTLE_SNAPSHOT_OFFLOAD_BYTES`: snapshots larger than this (gzipped) go to the bucket. @default 65536 */
   readonly snapshotOffloadBytes: number;
+  /** `SETTLE_WARM_INSTANCES`: instances a warm worker keeps live between batches (0: none). @default 1000 */
+  readonly warmInstances: number;
 }
 
 export const environmentVariables = {
@@ -77,6 +86,8 @@ export const environmentVariables = {
   bucketName: 'SETTLE_BUCKET',
   /** Snapshots whose gzipped JSON is larger than this many bytes go to the payload bucket. */
   snapshotOffloadBytes: 'SETTLE_SNAPSHOT_OFFLOAD_BYTES',
+  /** Instances a warm worker keeps live between batches (0: every batch restores from the item). */
+  warmInstances: 'SETTLE_WARM_INSTANCES',
 } as const;
 
 /** Which function reads the settings: each needs its own queue URL, and only that one. */
@@ -112,6 +123,7 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env, role
     historyLimit: wholeNumber(environmentVariables.historyLimit, defaults.historyLimit, 0),
     bucketName: read(environmentVariables.bucketName, false) || undefined,
     snapshotOffloadBytes: wholeNumber(environmentVariables.snapshotOffloadBytes, defaults.snapshotOffloadBytes, 0),
+    warmInstances: wholeNumber(environmentVariables.warmInstances, defaults.warmInstances, 0),
   };
   if (problems.length > 0) {
     throw new Error(

@@ -11,6 +11,7 @@ import {
 import { PermanentError, SettleTimeoutError, describeError } from './errors.ts';
 import { shownType, type SettleEventMeta } from './event.ts';
 import type { InstanceKey } from './instance-key.ts';
+import { jsonBytesAtMost } from './item.ts';
 import type { InstanceInput, MachineDefinition, PersistedSnapshot } from './registry.ts';
 import { activeStatePaths, isSettled, settledOutcome, type Outcome } from './settled.ts';
 import { SettleClock, TimerBook, type StoredTimer } from './timers.ts';
@@ -152,6 +153,20 @@ export class InstanceSession {
     this.committed = { ...committed, timers: committed.timers.filter((pending) => pending.token !== timer.token) };
     this.rebuild();
     return timer;
+  }
+
+  /**
+   * Whether the live actor may go on in a later batch (see WarmSessions): started and settled, still active, with
+   * no child (whose promise or callback would run between batches), and a snapshot whose JSON is at most
+   * `maxSnapshotBytes` by an upper bound.
+   */
+  keepable(maxSnapshotBytes: number): boolean {
+    const committed = this.committed;
+    if (!this.started || !committed) return false;
+    const snapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
+    if (snapshot.status !== 'active') return false;
+    for (const _child in snapshot.children) return false;
+    return jsonBytesAtMost(committed.snapshot) <= maxSnapshotBytes;
   }
 
   /** Stops the actor; its pending timers are kept in the state, not in memory. */

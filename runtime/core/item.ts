@@ -123,7 +123,7 @@ export function itemFits(item: StoredItem): boolean {
  * At least the UTF-8 bytes of `JSON.stringify(value)` (an `undefined` field counts although it is dropped);
  * `Infinity` for anything but plain JSON data (a `toJSON`, a BigInt, a function), which only the exact count can tell.
  */
-function jsonBytesAtMost(value: unknown): number {
+export function jsonBytesAtMost(value: unknown): number {
   switch (typeof value) {
     case 'string':
       return 6 * value.length + 2;

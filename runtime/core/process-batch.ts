@@ -12,6 +12,7 @@ import { parseInstanceKey, type InstanceKey } from './instance-key.ts';
 import { maxOffloadedEventBytes, resolveBody, type PayloadStore } from './payloads.ts';
 import { checkEventSchema, definitionOf, type MachineDefinition, type MachineRegistry } from './registry.ts';
 import type { HistoryEntry, InstanceRecord, InstanceStore, PendingLetter } from './store.ts';
+import type { WarmSessions } from './warm-sessions.ts';
 
 /** One event that changed (or was recorded as ignored by) an instance, reported once it is saved. */
 export interface AppliedEvent extends Applied {
@@ -39,6 +40,11 @@ export interface WorkerCore {
   readonly eventTimeoutMs?: number;
   /** Re-reads after a version conflict before the group is left to SQS to retry. @default defaults.conflictRetries */
   readonly conflictRetries?: number;
+  /**
+   * Settled sessions kept between batches, so that an instance this worker saved last goes on without a restore.
+   * @default none: every batch restores its instances
+   */
+  readonly warm?: WarmSessions;
   readonly onApplied?: (event: AppliedEvent) => void;
   /** Called once a dead letter is on the dead-letter queue. */
   readonly onDeadLettered?: (letter: DeadLetter) => void;
@@ -184,11 +190,12 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
       historyLimit: core.historyLimit ?? defaults.historyLimit,
       wakeShards: core.wakeShards,
     });
-  let session: InstanceSession | undefined;
+  // A session this worker kept after writing `stored` goes on as it is; any other is restored from the item.
+  let session = careful ? undefined : core.warm?.take(key.key, stored, definition);
   let unopenable: PermanentError | undefined;
   try {
     if (stored?.unreadableSnapshot) throw stored.unreadableSnapshot;
-    session = InstanceSession.open({
+    session ??= InstanceSession.open({
       definition,
       key,
       stored,
@@ -256,7 +263,7 @@ async function runGroup({ key, definition, records, core, budget, careful }: Gro
       written = await core.store.write(recordOf(state, recorded.sequenceNumber), stored?.version);
     }
   } finally {
-    session?.stop();
+    if (session && !(written && !careful && core.warm?.keep(key.key, written, definition, session))) session.stop();
   }
   for (const event of applied) core.onApplied?.(event);
 
