@@ -97,13 +97,21 @@ export async function runWorker(
   return retried;
 }
 
-export function workerContender(batches: readonly PlannedBatch[], other?: OtherCore): Contender {
+/**
+ * The worker core as a contender: this tree's as deployed (`worker`), restoring every batch as a cold worker does
+ * (`cold`), keeping 5 history entries instead of 20 (`history 5`), or another checkout's (`before`).
+ */
+export function workerContender(
+  batches: readonly PlannedBatch[],
+  variant: { readonly other?: OtherCore; readonly name?: string; readonly warm?: boolean; readonly historyLimit?: number } = {},
+): Contender {
+  const { other, warm, historyLimit } = variant;
   const records = toRecords(batches);
   const events = countEvents(batches);
   return {
-    name: other ? 'before' : 'worker',
+    name: variant.name ?? (other ? 'before' : 'worker'),
     prepare: async () => {
-      const core = other ? other.core() : workerCore(registry);
+      const core = other ? other.core() : { ...workerCore(registry, { warm }), historyLimit };
       let retried = 0;
       return {
         run: async () => {
@@ -202,16 +210,20 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
       const batches = plan(instances, sizes.eventsPerInstance, shape);
       const contenders = [
         workerContender(batches),
-        ...(before ? [workerContender(batches, before)] : []),
+        workerContender(batches, { name: 'cold', warm: false }),
+        workerContender(batches, { name: 'history 5', historyLimit: 5 }),
+        ...(before ? [workerContender(batches, { other: before })] : []),
         liveContender(batches),
         naiveContender(batches),
       ];
       const rates = await interleavedRounds(contenders, sizes);
       const worker = rates.get('worker');
+      const cold = rates.get('cold');
+      const shortHistory = rates.get('history 5');
       const live = rates.get('live');
       const naive = rates.get('naive');
       const old = rates.get('before');
-      if (!worker || !live || !naive || (before && !old)) throw new Error('a contender produced no figures');
+      if (!worker || !cold || !shortHistory || !live || !naive || (before && !old)) throw new Error('a contender produced no figures');
       const label = `${machine} · ${shape.name}`;
       const unit = 'events/CPU-s';
       const vsNaive = pairedRatio(worker.cpu, naive.cpu);
@@ -228,6 +240,19 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
           `wall-clock: worker ${formatNumber(median(worker.wall))}/s, naive ${formatNumber(median(naive.wall))}/s` +
           (old ? `, before ${formatNumber(median(old.wall))}/s` : ''),
       });
+      for (const [variant, rate, what] of [
+        ['cold worker', cold, 'the worker restoring every instance on every batch (a cold Lambda, or SETTLE_WARM_INSTANCES=0)'],
+        ['history 5', shortHistory, 'what-if: the worker keeping 5 history entries (SETTLE_HISTORY_LIMIT=5) instead of 20'],
+      ] as const) {
+        figures.push({
+          name: `${label} · ${variant} vs naive`,
+          value: median(rate.cpu),
+          unit,
+          baseline: { name: 'naive', value: median(naive.cpu) },
+          ratio: median(rate.cpu) / median(naive.cpu),
+          note: `paired ${formatNumber(pairedRatio(rate.cpu, naive.cpu))}×; ${what}, ${formatNumber(1e6 / median(rate.cpu))} CPU-µs/event`,
+        });
+      }
       if (old) {
         const beforeVsNaive = pairedRatio(old.cpu, naive.cpu);
         figures.push(
@@ -264,6 +289,7 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
           ]
         : []),
       'Batches run one after another; in a batch the groups run concurrently and the records of a group in order (every contender). The worker core is given an onApplied listener, as the Lambda handler does.',
+      'The worker runs as createWorkerHandler builds it: warm sessions kept between batches (core/warm-sessions.ts), so after an instance\'s first batch its item is still read and written but its actor is not restored; "cold worker" restores every batch, as a cold Lambda or a group that another worker saved last does.',
       'Live actor: one actor per instance for the whole run, settled by the same per-region rule as the worker; never restores or saves. Naive: per event read → createActor(snapshot) → start → send → waitFor(hasTag resolve/reject or done) → getPersistedSnapshot → JSON.stringify → conditional write, on the same MemoryStore.',
       'The naive waitFor uses hasTag, a union over regions: for approval it returns while the finance budget check is still running (it does less work than a correct runtime, and persists an unsettled snapshot).',
       "MemoryStore encodes each item as DynamoStore does (the snapshot as a JSON string, gzipped above 4 KB, the item size rule) and keeps it as JSON, parsed on read; the naive item is a small record holding the snapshot's JSON string, the worker's the whole instance record (20 history entries, timers, list-index fields).",
