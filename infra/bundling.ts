@@ -56,11 +56,13 @@ export const workerBundling = {
   mainFields: ['module', 'main'],
   target: 'node22',
   minify: true,
-  // Error classes name themselves with `new.target.name`: minified, a PermanentError would log as `a`.
+  // Error classes name themselves with `new.target.name`: minified, a PermanentError would log as `a`. Stack frames
+  // keep their functions' names too, source maps or not.
   keepNames: true,
+  // The map ships beside the bundle, linked by its `sourceMappingURL`, without the TypeScript source in it; Node only
+  // reads it when source maps are enabled (sourceMapsEnvironment; see bundleEnvironment for why not by default).
   sourceMap: true,
   sourceMapMode: SourceMapMode.DEFAULT,
-  // Stack traces point at the TypeScript files without shipping their source.
   sourcesContent: false,
   banner: esmRequireBanner,
   // The AWS SDK clients a cold start loads (DynamoDB, SQS, their shared core) are bundled, tree-shaken and minified,
@@ -71,8 +73,22 @@ export const workerBundling = {
   externalModules: [...lazySdkModules],
 } as const satisfies BundlingOptions;
 
-/** Environment the bundle needs at run time: stack traces through the source maps. */
-export const bundleEnvironment = { NODE_OPTIONS: '--enable-source-maps' } as const;
+/**
+ * Environment the bundle needs at run time: none. Source maps are not enabled by default. With
+ * `--enable-source-maps`, Node reads and parses the bundle's map (≈ 640 KB) and scans every character of the bundle
+ * when it loads it, on every cold start, whether or not a stack trace is ever printed: ≈ 10 ms of CPU, a tenth more
+ * on import + first batch (docs/PERFORMANCE.md §4, the source-map variant). What it buys is TypeScript positions in the stack traces
+ * of unexpected failures (the API's "unexpected failure" log, an error the Lambda runtime reports); Settle's own logs
+ * carry an error's name, message and code, never its stack. Without it a frame reads
+ * `at restoreActor (file:///var/task/index.mjs:1:183270)`: the function's own name (keepNames), the position in the
+ * bundle. To see TypeScript positions, set {@link sourceMapsEnvironment} on the function (a configuration change,
+ * no rebuild: the map is in the asset), or decode a position offline with the map
+ * (`new SourceMap(map).findEntry(line - 1, column - 1)`, SourceMap from `node:module`).
+ */
+export const bundleEnvironment: Readonly<Record<string, string>> = {};
+
+/** The environment that turns source-mapped stack traces on, for a function being debugged: see {@link bundleEnvironment}. */
+export const sourceMapsEnvironment = { NODE_OPTIONS: '--enable-source-maps' } as const;
 
 /** The file name `NodejsFunction` gives an ESM bundle; the handler is `index.handler`. */
 export const bundleFileName = 'index.mjs';

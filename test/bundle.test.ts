@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalClients, localCredentials, type LocalClients } from '../local/clients.ts';
 import { localRegion, startEmulators, type Emulators } from '../local/emulators.ts';
 import { provision, type ProvisionedResources } from '../local/provision.ts';
-import { bundleFileName, lazySdkModules } from '../infra/bundling.ts';
+import { bundleEnvironment, bundleFileName, lazySdkModules } from '../infra/bundling.ts';
 import { SettleStack } from '../infra/settle-stack.ts';
 import { fifoRecord, sequence } from './support/records.ts';
 
@@ -88,11 +88,13 @@ describe('worker bundle', () => {
       process.stdout.write('RESPONSE ' + JSON.stringify(response) + '\\n');
     `;
 
-    const { stdout } = await promisify(execFile)(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script], {
+    // As the construct runs it: with its environment (bundleEnvironment), nothing on the command line.
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
       cwd: root,
       timeout: 30_000,
       env: {
         PATH: process.env.PATH,
+        ...bundleEnvironment,
         TEST_EVENT: JSON.stringify(event),
         AWS_REGION: localRegion,
         AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,

@@ -10,7 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type BuildOptions, build } from 'esbuild';
-import { bundleEnvironment, bundleFileName, esbuildOptions } from '../../infra/bundling.ts';
+import { bundleEnvironment, bundleFileName, esbuildOptions, sourceMapsEnvironment } from '../../infra/bundling.ts';
 import { localCredentials } from '../../local/clients.ts';
 import { median } from '../harness.ts';
 import { startIdleStack } from '../local.ts';
@@ -49,6 +49,10 @@ export interface ColdStartFindings {
   readonly baseline: (BundleFacts & Timings) | undefined;
   /** Today's code with `@aws-sdk/*` left external (the runtime's copy), to split the gain of bundling the SDK from the rest. */
   readonly sdkExternal: BundleFacts & Timings;
+  /** Today's bundle run with source maps enabled (`sourceMapsEnvironment`), what a function being debugged pays. */
+  readonly sourceMaps: Timings;
+  /** NODE_OPTIONS of the construct now and at {@link baselineCommit} (each contender runs with its own). */
+  readonly nodeOptions: { readonly now: string; readonly baseline: string | undefined };
   readonly bareNodeMs: number;
   readonly bootMs: number;
   readonly runs: number;
@@ -125,9 +129,10 @@ async function bundle(options: BuildOptions, workingDir: string, dir: string): P
  * The baseline commit's worker, bundled by that commit's own `esbuildOptions()`: its tree is extracted with `git
  * archive` into a temporary folder (node_modules linked to this one, so both build from the same packages), and
  * the bundle written under bench/results, so its external SDK resolves from node_modules as on Lambda's runtime.
+ * With it, the environment that commit's construct gave the function (`bundleEnvironment`: source maps enabled).
  * Undefined when the commit is not in this clone (a shallow checkout).
  */
-async function baselineBundle(): Promise<string | undefined> {
+async function baselineBundle(): Promise<{ path: string; environment: Readonly<Record<string, string>> } | undefined> {
   try {
     execFileSync('git', ['cat-file', '-e', `${baselineCommit}^{commit}`], { cwd: repositoryRoot, stdio: 'ignore' });
   } catch {
@@ -138,11 +143,11 @@ async function baselineBundle(): Promise<string | undefined> {
     const archive = execFileSync('git', ['archive', '--format=tar', baselineCommit], { cwd: repositoryRoot, maxBuffer: 256 * 2 ** 20 });
     execFileSync('tar', ['-x', '-C', source], { input: archive });
     symlinkSync(join(repositoryRoot, 'node_modules'), join(source, 'node_modules'), 'dir');
-    const { esbuildOptions: baselineOptions } = (await import(pathToFileURL(join(source, 'infra', 'bundling.ts')).href)) as {
-      esbuildOptions: typeof esbuildOptions;
-    };
+    const { esbuildOptions: baselineOptions, bundleEnvironment: environment } = (await import(
+      pathToFileURL(join(source, 'infra', 'bundling.ts')).href
+    )) as { esbuildOptions: typeof esbuildOptions; bundleEnvironment: Readonly<Record<string, string>> };
     const dir = `${outdir}-baseline`;
-    return await bundle(baselineOptions({ entry: 'functions/worker.ts', outdir: dir }), source, dir);
+    return { path: await bundle(baselineOptions({ entry: 'functions/worker.ts', outdir: dir }), source, dir), environment };
   } finally {
     rmSync(source, { recursive: true, force: true });
   }
@@ -166,7 +171,7 @@ export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<
     repositoryRoot,
     `${outdir}-sdk-external`,
   );
-  const baselinePath = await baselineBundle();
+  const baseline = await baselineBundle();
   const output = Object.values(built.metafile.outputs).find((o) => o.entryPoint !== undefined);
   const byPackage = new Map<string, number>();
   for (const [path, { bytesInOutput }] of Object.entries(output?.inputs ?? {})) {
@@ -174,10 +179,12 @@ export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<
     byPackage.set(name, (byPackage.get(name) ?? 0) + bytesInOutput);
   }
 
+  // Each contender runs with the environment its construct gives the function.
   const contenders = [
-    { id: 'now', path: nowPath },
-    ...(baselinePath ? [{ id: 'baseline', path: baselinePath }] : []),
-    { id: 'sdkExternal', path: sdkExternalPath },
+    { id: 'now', path: nowPath, environment: bundleEnvironment },
+    ...(baseline ? [{ id: 'baseline', path: baseline.path, environment: baseline.environment }] : []),
+    { id: 'sdkExternal', path: sdkExternalPath, environment: bundleEnvironment },
+    { id: 'sourceMaps', path: nowPath, environment: { ...bundleEnvironment, ...sourceMapsEnvironment } },
   ] as const;
   const results = new Map<string, (ChildResult & { processMs: number })[]>(contenders.map((c) => [c.id, []]));
   const bareMs: number[] = [];
@@ -192,7 +199,6 @@ export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<
         ...stack.env,
         AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
         AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
-        ...bundleEnvironment,
       };
       // Contenders alternate, the order rotating each run, each with instances of its own (all new to the table).
       const order = contenders.map((_, i) => contenders[(i + run) % contenders.length] ?? contenders[0]);
@@ -206,6 +212,7 @@ export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<
         );
         const { stdout, wallMs } = await runNode(['--input-type=module', '-e', childScript], {
           ...env,
+          ...contender.environment,
           BENCH_BUNDLE: pathToFileURL(contender.path).href,
           BENCH_BATCHES: JSON.stringify(batches),
         });
@@ -232,8 +239,10 @@ export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<
   };
   const findings: ColdStartFindings = {
     now: { ...factsOf(nowPath), ...timings('now'), byPackage: [...byPackage].sort((a, b) => b[1] - a[1]) },
-    baseline: baselinePath ? { ...factsOf(baselinePath), ...timings('baseline') } : undefined,
+    baseline: baseline ? { ...factsOf(baseline.path), ...timings('baseline') } : undefined,
     sdkExternal: { ...factsOf(sdkExternalPath), ...timings('sdkExternal') },
+    sourceMaps: timings('sourceMaps'),
+    nodeOptions: { now: bundleEnvironment.NODE_OPTIONS ?? '', baseline: baseline && (baseline.environment.NODE_OPTIONS ?? '') },
     bareNodeMs: median(bareMs),
     bootMs: median((results.get('now') ?? []).map((r) => r.bootMs)),
     runs: sizes.runs,
@@ -241,12 +250,14 @@ export async function coldStartSection(sizes: BenchSizes['coldStart']): Promise<
   return { section: coldStartSectionOf(findings, performance.now() - begun), findings };
 }
 
+const shownOptions = (options: string | undefined) => (options === undefined ? 'unknown' : options === '' ? 'none' : `\`${options}\``);
+
 /** The goal of issue 16: import plus first batch at most half the baseline's. */
 const goalRatio = 0.5;
 
 function coldStartSectionOf(f: ColdStartFindings, durationMs: number): Section {
   const kb = 1024;
-  const { now, baseline: base, sdkExternal } = f;
+  const { now, baseline: base, sdkExternal, sourceMaps } = f;
   const against = (value: number | undefined) => (value === undefined ? undefined : { name: `before, ${baselineCommit}`, value });
   const total = (t: Timings) => t.totalMs;
   const figures: Figure[] = [
@@ -278,15 +289,24 @@ function coldStartSectionOf(f: ColdStartFindings, durationMs: number): Section {
         note: `import ${formatNumber(sdkExternal.importMs)} ms, first batch ${formatNumber(sdkExternal.firstBatchMs)} ms, bundle ${formatNumber(sdkExternal.rawBytes / kb)} KB: the lazy loading alone, without bundling the SDK`,
       },
     ),
+    compared(
+      'variant, today’s bundle with source maps enabled: import + first batch',
+      total(sourceMaps),
+      'ms',
+      against(base && total(base)),
+      {
+        note: `NODE_OPTIONS=${sourceMapsEnvironment.NODE_OPTIONS} (what a function being debugged pays): import ${formatNumber(sourceMaps.importMs)} ms, first batch ${formatNumber(sourceMaps.firstBatchMs)} ms, CPU ${formatNumber(sourceMaps.cpuMs)} ms (${formatNumber(sourceMaps.cpuMs / now.cpuMs)}× now's)`,
+      },
+    ),
   ];
   return {
     id: 'cold-start',
     title: '4. Cold start (bundled as the CDK construct bundles it)',
     figures,
     notes: [
-      `"Now": built with esbuildOptions() from infra/bundling.ts, the construct's own settings (ESM, node22 target, minified, source map, the AWS SDK bundled in). "Before": the worker of commit ${baselineCommit} (git archive into a temporary folder), built by that commit's own esbuildOptions() (@aws-sdk/* external, resolved from node_modules as on the Lambda runtime).`,
+      `"Now": built with esbuildOptions() from infra/bundling.ts, the construct's own settings (ESM, node22 target, minified, the AWS SDK bundled in, the source map beside it but not enabled). "Before": the worker of commit ${baselineCommit} (git archive into a temporary folder), built by that commit's own esbuildOptions() (@aws-sdk/* external, resolved from node_modules as on the Lambda runtime).`,
       `Bundle by package (now): ${now.byPackage.map(([name, bytes]) => `${name} ${formatNumber(bytes / kb)} KB`).join(', ')}.`,
-      `Median of ${f.runs} fresh processes per contender (node ${process.version}, NODE_OPTIONS=${bundleEnvironment.NODE_OPTIONS} as the construct sets), the contenders alternating and their order rotating run by run; each imports its bundle and calls its Lambda handler twice: 10 new instances (counter, approval, signup, payment), then their second events. Storage and DLQ are the local stack's emulators (SETTLE_* and AWS_ENDPOINT_URL_* from the stack).`,
+      `Median of ${f.runs} fresh processes per contender (node ${process.version}; each with the NODE_OPTIONS its construct sets: now ${shownOptions(f.nodeOptions.now)}, before ${shownOptions(f.nodeOptions.baseline)}), the contenders alternating and their order rotating run by run; each imports its bundle and calls its Lambda handler twice: 10 new instances (counter, approval, signup, payment), then their second events. Storage and DLQ are the local stack's emulators (SETTLE_* and AWS_ENDPOINT_URL_* from the stack).`,
       "Lambda's own init (runtime boot, downloading the code) is not included; on AWS the DynamoDB round trips of the first batch also pay TLS set-up.",
     ],
     durationMs,

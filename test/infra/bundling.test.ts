@@ -1,10 +1,20 @@
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleFileName, esbuildOptions, esmRequireBanner, lazySdkModules } from '../../infra/bundling.ts';
+import {
+  bundleEnvironment,
+  bundleFileName,
+  esbuildOptions,
+  esmRequireBanner,
+  lazySdkModules,
+  sourceMapsEnvironment,
+} from '../../infra/bundling.ts';
 import { SettleStack } from '../../infra/settle-stack.ts';
 import { fixtureEntry, repositoryRoot } from './helpers.ts';
 
@@ -88,6 +98,33 @@ describe('SettleService', () => {
 
         expect(new PermanentError('invalid-json', 'bad').name).toBe('PermanentError');
         expect(new VersionConflictError('counter/c1', 1).name).toBe('VersionConflictError');
+      } finally {
+        rmSync(own, { recursive: true, force: true });
+      }
+    });
+
+    it('runs without source maps enabled, yet a stack frame names its function and the shipped map decodes its position', async () => {
+      // bundleEnvironment leaves --enable-source-maps off (its cost on every cold start, docs/PERFORMANCE.md §4):
+      // a frame then reads `at <name> (…/index.mjs:<line>:<column>)`, and the map beside the bundle finds the TypeScript.
+      expect(bundleEnvironment).toEqual({});
+      expect(sourceMapsEnvironment).toEqual({ NODE_OPTIONS: '--enable-source-maps' });
+      const own = mkdtempSync(join(scratch, 'infra-frames-'));
+      try {
+        const entry = join(own, 'entry.ts');
+        writeFileSync(entry, "export function failingStep(): never {\n  throw new Error('boom');\n}\n");
+        await build({ ...esbuildOptions({ entry, outdir: own }), absWorkingDir: repositoryRoot, logLevel: 'silent' });
+        const bundle = pathToFileURL(join(own, bundleFileName)).href;
+        const script = `const { failingStep } = await import(${JSON.stringify(bundle)}); try { failingStep(); } catch (error) { process.stdout.write(error.stack); }`;
+        const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+          env: { PATH: process.env.PATH, ...bundleEnvironment },
+        });
+
+        const frame = /at failingStep \((.+):(\d+):(\d+)\)/.exec(stdout);
+        expect(frame?.[1]).toBe(bundle);
+        const map = new SourceMap(JSON.parse(readFileSync(join(own, `${bundleFileName}.map`), 'utf8')));
+        const found = map.findEntry(Number(frame?.[2]) - 1, Number(frame?.[3]) - 1) as { originalSource?: string; originalLine?: number };
+        expect(found.originalSource).toMatch(/entry\.ts$/);
+        expect(found.originalLine).toBe(1); // zero-based: the throw
       } finally {
         rmSync(own, { recursive: true, force: true });
       }

@@ -427,7 +427,7 @@ describe('SettleService', () => {
       });
     });
 
-    it('gets the Settle and Powertools environment, the callback key and the API URL, and source-mapped stack traces', () => {
+    it('gets the Settle and Powertools environment, the callback key and the API URL, and no NODE_OPTIONS (source maps ship, not enabled)', () => {
       const { template, stack, service } = synthService({ logLevel: 'DEBUG' });
 
       expect(variablesOf(template, /^Settle worker/)).toEqual({
@@ -444,7 +444,6 @@ describe('SettleService', () => {
         POWERTOOLS_SERVICE_NAME: 'settle',
         POWERTOOLS_METRICS_NAMESPACE: 'Settle',
         POWERTOOLS_LOG_LEVEL: 'DEBUG',
-        NODE_OPTIONS: '--enable-source-maps',
       });
     });
 
@@ -855,7 +854,6 @@ describe('SettleService', () => {
         POWERTOOLS_SERVICE_NAME: 'settle',
         POWERTOOLS_METRICS_NAMESPACE: 'Settle',
         POWERTOOLS_LOG_LEVEL: 'DEBUG',
-        NODE_OPTIONS: '--enable-source-maps',
       });
       // Deployed, each reference is a string: the API role's settings then read without a complaint.
       const deployed = Object.fromEntries(
