@@ -34,6 +34,11 @@ export const esmRequireBanner =
  * its credentials in the environment). Left external, they are not in the bundle V8 compiles on every cold start;
  * Lambda's Node.js runtime has them all. (An external package that something imports statically would load on
  * every start: test/infra/bundling.test.ts checks that none does.)
+ *
+ * Also `@smithy/core/event-streams`, which the SDK's HTTP protocol imports with `import()` for operations that stream
+ * events; DynamoDB and SQS have none, so it is never loaded. Bundled, it was 15 KB more to compile, and because it is
+ * imported dynamically esbuild wrapped it and every module it imports (most of @smithy/core, 160 modules) in lazy
+ * initialisers: 4–5 ms more CPU on the import, ≈ 4 % of import + first batch (docs/PERFORMANCE.md §4).
  */
 export const lazySdkModules = [
   '@aws-sdk/client-s3',
@@ -45,6 +50,7 @@ export const lazySdkModules = [
   '@aws-sdk/credential-provider-web-identity',
   '@aws-sdk/credential-provider-http',
   '@smithy/credential-provider-imds',
+  '@smithy/core/event-streams',
 ] as const;
 
 /** Options for `NodejsFunction`'s `bundling`, shared by the worker and the sweeper. */
