@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createLocalClients, localSigner, withFastProperties } from '../../local/clients.ts';
+import { type Dispatch, InProcessHandler } from '../../local/in-process.ts';
 
 describe('localSigner', () => {
   it('writes a well-formed SigV4 header for the signing date, region and service', async () => {
@@ -75,5 +76,18 @@ describe('withFastProperties', () => {
     } finally {
       clients.destroy();
     }
+  });
+});
+
+describe('InProcessHandler', () => {
+  it('hands a string body on as it is, with its length in bytes', async () => {
+    const seen: Parameters<Dispatch>[0][] = [];
+    const handler = new InProcessHandler(async (request) => {
+      seen.push(request);
+      return { statusCode: 200, headers: {}, body: new Uint8Array() };
+    });
+    await handler.handle({ method: 'POST', path: '/', headers: { 'Content-Type': 'application/x-amz-json-1.0' }, body: '{"a":"é"}' });
+    expect(seen[0]?.body).toBe('{"a":"é"}');
+    expect(seen[0]?.headers).toEqual({ 'content-type': 'application/x-amz-json-1.0', 'content-length': '10' });
   });
 });
