@@ -2,6 +2,7 @@
 import type { Context, SQSEvent } from 'aws-lambda';
 import { silentLogger } from '../local/log.ts';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../local/stack.ts';
+import type { SettleConfig } from '../runtime/core/config.ts';
 
 /** A stack whose poller hands batches to nothing: for sections that call the worker handler themselves. */
 export function startIdleStack(): Promise<LocalStack> {
@@ -40,3 +41,6 @@ export function lambdaContext(timeoutMs = 30_000): Context {
 }
 
 export const sqsEvent = (records: SQSEvent['Records']): SQSEvent => ({ Records: records });
+
+/** The stack's settings with warm instances off: a worker that restores every instance on every batch. */
+export const coldConfig = (config: SettleConfig): SettleConfig => ({ ...config, warmInstances: 0 });

@@ -9,7 +9,7 @@ import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import { registry } from '../../machines/index.ts';
 import { sqsRecord as fifoRecord, sqsSequenceNumber as sequence } from '../../testing/index.ts';
 import { collectGarbage, memory, seededRandom } from '../harness.ts';
-import { lambdaContext, sqsEvent, startIdleStack } from '../local.ts';
+import { coldConfig, lambdaContext, sqsEvent, startIdleStack } from '../local.ts';
 import type { BenchSizes } from '../options.ts';
 import { runWorker, workerCore } from './cpu.ts';
 import { sample, type RateSample } from './scale-snapshots.ts';
@@ -37,7 +37,7 @@ function spread(store: string, instances: number, events: number, firstSeq: numb
 
 export async function memoryInstanceScale(sizes: BenchSizes['scale']): Promise<InstanceCountFindings[]> {
   const findings: InstanceCountFindings[] = [];
-  const core = workerCore(registry);
+  const core = workerCore(registry, { warm: false });
   await runWorker(core, [[fifoRecord('counter/template', sequence(1), count)]]);
   const template = await core.store.read('counter/template');
   if (!template) throw new Error('the template instance was not stored');
@@ -68,7 +68,7 @@ export async function dynaliteInstanceScale(sizes: BenchSizes['scale']): Promise
   const { document } = stack.clients;
   const findings: InstanceCountFindings[] = [];
   try {
-    const handler = createWorkerHandler({ config: stack.config, registry, sqs: stack.clients.sqs, dynamo: document });
+    const handler = createWorkerHandler({ config: coldConfig(stack.config), registry, sqs: stack.clients.sqs, dynamo: document });
     await handler(sqsEvent([fifoRecord('counter/template', sequence(1), count)]), lambdaContext());
     const { Item } = await document.send(new GetCommand({ TableName: stack.tableName, Key: { pk: 'counter/template' } }));
     if (!Item) throw new Error('the template instance was not stored');

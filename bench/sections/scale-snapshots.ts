@@ -9,7 +9,7 @@ import { createWorkerHandler } from '../../runtime/aws/worker.ts';
 import { blobName, blobRegistry, linesOf } from '../blob-machine.ts';
 import { countedLocalClients } from '../counting-dynamo.ts';
 import { collectGarbage, memory, withPeakHeap } from '../harness.ts';
-import { lambdaContext, sqsEvent, startIdleStack } from '../local.ts';
+import { coldConfig, lambdaContext, sqsEvent, startIdleStack } from '../local.ts';
 import type { BenchSizes } from '../options.ts';
 import { instance, plan, shapeOf, toRecords, type Step } from '../workloads.ts';
 import { runWorker, workerCore } from './cpu.ts';
@@ -60,7 +60,7 @@ export async function snapshotScale(sizes: BenchSizes['scale']): Promise<Snapsho
   const clients = countedLocalClients(stack.endpoints);
   const findings: SnapshotSizeFindings[] = [];
   try {
-    const handler = createWorkerHandler({ config: stack.config, registry, sqs: clients.sqs, dynamo: clients.document });
+    const handler = createWorkerHandler({ config: coldConfig(stack.config), registry, sqs: clients.sqs, dynamo: clients.document });
     const viaHandler = async (batches: SQSRecord[][]) => {
       let events = 0;
       for (const records of batches) {
@@ -82,7 +82,7 @@ export async function snapshotScale(sizes: BenchSizes['scale']): Promise<Snapsho
       const dynamoBatched = await sample(() => viaHandler(toRecords(plan(instances, events, shapeOf(1, 10), 100_000))));
       const itemBytes = clients.counter.writes.reduce((sum, w) => sum + w.bytes, 0) / Math.max(1, clients.counter.writes.length);
 
-      const core = workerCore(registry);
+      const core = workerCore(registry, { warm: false });
       await runWorker(core, toRecords(plan(instances, 1, shapeOf(10, 1), 0)));
       const memorySpread = await sample(async () => {
         const records = toRecords(plan(instances, events, shapeOf(10, 1), 1_000));

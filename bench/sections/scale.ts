@@ -113,6 +113,7 @@ function scaleSectionOf({ snapshots, instances }: ScaleFindings, sizes: BenchSiz
       `Measured through DynamoStore on dynalite (the real handler): snapshots over ${compressAboveBytes / 1024} KB of JSON are stored gzipped as binary; and through the worker core on MemoryStore (encoded as DynamoStore encodes it, gzip included; no emulator) for the CPU alone.`,
       `Instances: counter instances written from one stored template, then ${sizes.memoryEvents} (MemoryStore) / ${sizes.dynaliteEvents} (dynalite) single-record batches to random instances. Heap figures include the stored instances; dynalite keeps its in-memory table largely in Buffers, outside the JS heap (see "external" and RSS).`,
       "Rates are per second of this process's CPU time (dynalite's included, it runs in-process); wall-clock rates are in the notes. Memory: process.memoryUsage() after a forced GC, all sizes in one process.",
+      'The worker restores every instance on every batch here (warm instances off: SETTLE_WARM_INSTANCES=0), so that the figures show what size and count cost the store and the restore; how often a warm worker skips the restore depends on its traffic, and section 1 measures both.',
     ],
     durationMs,
   };
