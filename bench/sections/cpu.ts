@@ -285,7 +285,7 @@ export async function cpuSection(sizes: BenchSizes['cpu']): Promise<Section> {
       `Each round: ${sizes.instances} instances × ${sizes.eventsPerInstance} events per machine, fresh store; ${sizes.warmup} warm-up + ${sizes.rounds} measured rounds, contenders interleaved and rotated; GC forced between rounds. Values are medians of the rounds and the ratio column their ratio; "paired" is the median of the per-round ratios (the two contenders ran back to back in each round), and decides the goal.`,
       ...(before
         ? [
-            `"before" is the worker core of the checkout in SETTLE_BENCH_CPU_BEFORE (its own processBatch, MemoryStore and registry), run in the same rounds: \`git worktree add /tmp/settle-base-cpu d24b9d0 && ln -s "$PWD/node_modules" /tmp/settle-base-cpu/node_modules && SETTLE_BENCH_CPU_BEFORE=/tmp/settle-base-cpu npm run bench -- --only cpu --docs\`.`,
+            `"before" is the worker core of the checkout in SETTLE_BENCH_CPU_BEFORE (its own processBatch, MemoryStore and registry), run in the same rounds: \`git worktree add /tmp/settle-base d24b9d0 && ln -s "$PWD/node_modules" /tmp/settle-base/node_modules && SETTLE_BENCH_CPU_BEFORE=/tmp/settle-base npm run bench -- --only cpu --docs\`.`,
           ]
         : []),
       'Batches run one after another; in a batch the groups run concurrently and the records of a group in order (every contender). The worker core is given an onApplied listener, as the Lambda handler does.',
