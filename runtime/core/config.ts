@@ -22,7 +22,8 @@ export const defaults = {
   eventOffloadBytes: 200 * 1024,
   /**
    * Instances a warm worker keeps live between batches, so that the next event of one it saved last skips the
-   * restore (core/warm-sessions.ts). Each costs a few KB of memory at most: see {@link defaults.warmSnapshotBytes}.
+   * restore (core/warm-sessions.ts). Each holds its live actor: ≈ 6–9 KB of heap for the example machines (1,000
+   * under 10 MB), a few times its snapshot's JSON for larger contexts, which {@link defaults.warmSnapshotBytes} bounds.
    */
   warmInstances: 1000,
   /** Instances whose snapshot's JSON may be larger than this are never kept live: restoring them is cheap next to reading them. */
