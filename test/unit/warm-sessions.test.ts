@@ -17,7 +17,23 @@ const greeter = setup({ types: { context: {} as { hellos: number } } }).createMa
   id: 'greeter',
   context: { hellos: 0 },
   initial: 'idle',
-  states: { idle: { tags: ['resolve'], on: { HELLO: { actions: assign({ hellos: ({ context }) => context.hellos + 1 }) } } } },
+  states: {
+    idle: {
+      tags: ['resolve'],
+      on: {
+        HELLO: { actions: assign({ hellos: ({ context }) => context.hellos + 1 }) },
+        // Counts, then throws: the machine fails on it, and the count must not survive.
+        BOOM: {
+          actions: assign({
+            hellos: ({ context }) => {
+              if (context.hellos >= 0) throw new Error('boom');
+              return context.hellos + 100;
+            },
+          }),
+        },
+      },
+    },
+  },
 });
 
 const machines = defineRegistry({
@@ -82,6 +98,24 @@ describe('WarmSessions: an instance this worker saved last goes on without a res
     await processBatch([hello('a', 2)], { ...core, registry: reloaded }, budget());
     expect(open).toHaveBeenCalledTimes(2);
     expect(hellosOf(await stored(store, 'greeter/a'))).toBe(2);
+  });
+
+  it('goes on from the state before an event the machine failed on; the write that forgets its letter ends the kept session', async () => {
+    const { core, store, deadLetters, warm } = warmCore();
+    const open = vi.spyOn(InstanceSession, 'open');
+    await processBatch([hello('a', 1), hello('b', 2)], core, budget());
+    // The kept session of a takes BOOM, fails, is rebuilt from the state before it, and goes on with the HELLO after.
+    await processBatch([hello('b', 3)], core, budget());
+    await processBatch([fifoRecord('greeter/a', sequence(4), { type: 'BOOM' }), hello('a', 5)], core, budget());
+    expect(deadLetters.letters.map((letter) => letter.error.code)).toEqual(['machine-error']);
+    expect(open).toHaveBeenCalledTimes(2); // a and b once each: both batches after the first went on warm
+    expect(warm.size).toBe(2);
+    // After the letter was sent, a second write forgot it: the item moved past the version a kept, so a restores.
+    await processBatch([hello('a', 6)], core, budget());
+    expect(open).toHaveBeenCalledTimes(3);
+    const record = await stored(store, 'greeter/a');
+    expect(hellosOf(record)).toBe(3);
+    expect(record.history.map((entry) => entry.outcome)).toEqual(['resolve', 'error', 'resolve', 'resolve']);
   });
 
   it('never keeps a session whose actor has a live child', async () => {
