@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { exitCodes, failureOf } from '../cli/output.ts';
+import { type CommandOutput, exitCodes, processOutput, reportFailure } from '../cli/output.ts';
 import { defaultRegistryModules } from '../cli/program.ts';
 import { loadRegistry } from '../cli/registry-module.ts';
 import { RequestError } from '../runtime/core/errors.ts';
@@ -22,17 +22,6 @@ export interface CheckFlags {
   readonly registry?: string;
   readonly json?: boolean;
 }
-
-/** Where the command writes: its answer, and the one line of a failure. Injected by tests; the process's streams otherwise. */
-export interface CheckOutput {
-  info(line: string): void;
-  warn(line: string): void;
-}
-
-const processOutput: CheckOutput = {
-  info: (line) => console.log(line),
-  warn: (line) => console.error(line),
-};
 
 /** Adds `settle check` to the program. */
 export function addCheckCommand(settle: Command): void {
@@ -66,7 +55,7 @@ function registryModule(flags: CheckFlags): string {
 }
 
 /** Runs the command; returns its exit code, having printed its answer (or its one line on failure). */
-export async function runCheck(flags: CheckFlags, output: CheckOutput = processOutput): Promise<number> {
+export async function runCheck(flags: CheckFlags, output: CommandOutput = processOutput): Promise<number> {
   try {
     const path = registryModule(flags);
     const registry = await loadRegistry(path).then(
@@ -86,8 +75,6 @@ export async function runCheck(flags: CheckFlags, output: CheckOutput = processO
     }
     return errors > 0 ? exitCodes.checkFailed : exitCodes.ok;
   } catch (error) {
-    const { code, line } = failureOf(error);
-    output.warn(line);
-    return code;
+    return reportFailure(output, error);
   }
 }

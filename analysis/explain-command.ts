@@ -24,7 +24,7 @@ import { connectionOptionsOf, withConnectionFlags } from '../cli/connection-flag
 import { resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { instanceKeyOf } from '../client/events.ts';
 import { SettleClient } from '../client/settle-client.ts';
-import { exitCodes, failureOf } from '../cli/output.ts';
+import { type CommandOutput, exitCodes, processOutput, reportFailure } from '../cli/output.ts';
 import { loadRegistry } from '../cli/registry-module.ts';
 import { RequestError } from '../runtime/core/errors.ts';
 import type { MachineRegistry } from '../runtime/core/registry.ts';
@@ -63,17 +63,6 @@ export interface ExplainFlags extends ConnectionOptions {
   readonly json?: boolean;
 }
 
-/** Where the command writes: the answer, and a failure's one line. Injected by tests; the process's streams otherwise. */
-export interface ExplainOutput {
-  print(text: string): void;
-  warn(line: string): void;
-}
-
-const processOutput: ExplainOutput = {
-  print: (text) => console.log(text),
-  warn: (line) => console.error(line),
-};
-
 /** Adds `settle explain` to the program. */
 export function addExplainCommand(settle: Command): void {
   withConnectionFlags(settle.command('explain'))
@@ -95,7 +84,7 @@ export async function runExplain(
   instance: string,
   eventText: string,
   flags: ExplainFlags,
-  output: ExplainOutput = processOutput,
+  output: CommandOutput = processOutput,
 ): Promise<number> {
   let client: SettleClient | undefined;
   try {
@@ -117,12 +106,10 @@ export async function runExplain(
     client = SettleClient.over(connection);
     const stored = await client.record(key.machine, key.instanceId);
     const explanation = explainInRegistry(registry, key.key, stored, event, { maxEventBytes: client.maxEventBytes });
-    output.print(flags.json ? JSON.stringify(explanation, null, 2) : describeExplanation(explanation));
+    output.info(flags.json ? JSON.stringify(explanation, null, 2) : describeExplanation(explanation));
     return exitCodeOfVerdict(explanation.verdict);
   } catch (error) {
-    const { code, line } = failureOf(error);
-    output.warn(line);
-    return code;
+    return reportFailure(output, error);
   } finally {
     client?.destroy();
   }

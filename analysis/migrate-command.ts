@@ -23,7 +23,7 @@ import { connectionOptionsOf, withConnectionFlags } from '../cli/connection-flag
 import { awsCall } from '../client/aws-errors.ts';
 import { connectionClients, resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { SettleClient } from '../client/settle-client.ts';
-import { exitCodes, failureOf, table } from '../cli/output.ts';
+import { type CommandOutput, exitCodes, processOutput, reportFailure, table } from '../cli/output.ts';
 import { loadRegistry } from '../cli/registry-module.ts';
 import { RequestError } from '../runtime/core/errors.ts';
 import { listShardKeys } from '../runtime/core/listing.ts';
@@ -45,19 +45,13 @@ export interface MigrateFlags extends ConnectionOptions {
   readonly concurrency?: string;
 }
 
-/** Where the command writes: its answer, the one line of a failure, and the progress bar's stream. Injected by tests. */
-export interface MigrateOutput {
-  info(line: string): void;
-  warn(line: string): void;
+/** Where the command writes: its answer, the one line of a failure, and the progress bar's stream. */
+export interface MigrateOutput extends CommandOutput {
   /** The progress bar's stream; `undefined`: no bar. @default process.stderr */
   readonly progress?: NodeJS.WritableStream | undefined;
 }
 
-const processOutput: MigrateOutput = {
-  info: (line) => console.log(line),
-  warn: (line) => console.error(line),
-  progress: process.stderr,
-};
+const migrateOutput: MigrateOutput = { ...processOutput, progress: process.stderr };
 
 /** Failures listed by the human answer; `--json` has them all. */
 const shownFailures = 50;
@@ -105,7 +99,7 @@ async function checkedArguments(flags: MigrateFlags): Promise<{ registry: Machin
 }
 
 /** Runs the command; returns its exit code, having printed its answer (or its one line on failure). */
-export async function runMigrate(flags: MigrateFlags, output: MigrateOutput = processOutput): Promise<number> {
+export async function runMigrate(flags: MigrateFlags, output: MigrateOutput = migrateOutput): Promise<number> {
   let client: SettleClient | undefined;
   let bar: SingleBar | undefined;
   try {
@@ -142,9 +136,7 @@ export async function runMigrate(flags: MigrateFlags, output: MigrateOutput = pr
     return report.wouldFail > 0 ? exitCodes.deadLettered : exitCodes.ok;
   } catch (error) {
     bar?.stop();
-    const { code, line } = failureOf(error);
-    output.warn(line);
-    return code;
+    return reportFailure(output, error);
   } finally {
     client?.destroy();
   }

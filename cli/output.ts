@@ -40,6 +40,25 @@ export function exitCodeOf(outcome: EventOutcome): number {
   }
 }
 
+/** Where a command writes: its answer on stdout, warnings and a failure's one line on stderr. */
+export interface CommandOutput {
+  info(line: string): void;
+  warn(line: string): void;
+}
+
+/** The process's own streams. */
+export const processOutput: CommandOutput = {
+  info: (line) => console.log(line),
+  warn: (line) => console.error(line),
+};
+
+/** Ends a command on an error: warns its one line and returns its exit code. */
+export function reportFailure(output: CommandOutput, error: unknown): number {
+  const { code, line } = failureOf(error);
+  output.warn(line);
+  return code;
+}
+
 /** The exit code and the one line for an error a command ends with. */
 export function failureOf(error: unknown): { code: number; line: string } {
   const message = error instanceof Error ? error.message : String(error);

@@ -18,7 +18,7 @@ import { connectionOptionsOf, withConnectionFlags } from '../cli/connection-flag
 import { resolveConnection, type ConnectionOptions } from '../client/connection.ts';
 import { instanceKeyOf } from '../client/events.ts';
 import { SettleClient } from '../client/settle-client.ts';
-import { exitCodes, failureOf } from '../cli/output.ts';
+import { type CommandOutput, exitCodes, processOutput, reportFailure } from '../cli/output.ts';
 import { loadRegistry } from '../cli/registry-module.ts';
 import { RequestError } from '../runtime/core/errors.ts';
 import { type MachineRegistry, registeredMachine } from '../runtime/core/registry.ts';
@@ -29,18 +29,12 @@ export interface DiagramFlags extends ConnectionOptions {
   readonly registry?: string;
 }
 
-/** Where the command writes: the SVG, a confirmation, and warnings. Injected by tests; the process's streams otherwise. */
-export interface DiagramOutput {
+/** Where the command writes: the SVG, a confirmation, and warnings. */
+export interface DiagramOutput extends CommandOutput {
   writeSvg(svg: string): void;
-  info(line: string): void;
-  warn(line: string): void;
 }
 
-const processOutput: DiagramOutput = {
-  writeSvg: (svg) => process.stdout.write(svg),
-  info: (line) => console.log(line),
-  warn: (line) => console.error(line),
-};
+const diagramOutput: DiagramOutput = { ...processOutput, writeSvg: (svg) => process.stdout.write(svg) };
 
 /** Adds `settle diagram` to the program. */
 export function addDiagramCommand(settle: Command): void {
@@ -83,7 +77,7 @@ async function registryOf(path: string): Promise<MachineRegistry> {
 }
 
 /** Runs the command; returns its exit code, having printed its one line on failure. */
-export async function runDiagram(machine: string, flags: DiagramFlags, output: DiagramOutput = processOutput): Promise<number> {
+export async function runDiagram(machine: string, flags: DiagramFlags, output: DiagramOutput = diagramOutput): Promise<number> {
   let client: SettleClient | undefined;
   try {
     const key = flags.instance === undefined ? undefined : instanceKeyOf(flags.instance);
@@ -136,9 +130,7 @@ export async function runDiagram(machine: string, flags: DiagramFlags, output: D
     }
     return exitCodes.ok;
   } catch (error) {
-    const { code, line } = failureOf(error);
-    output.warn(line);
-    return code;
+    return reportFailure(output, error);
   } finally {
     client?.destroy();
   }
