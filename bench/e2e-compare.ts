@@ -15,8 +15,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { percentile, sleep } from './harness.ts';
-import { keyOf, type Message, messagesOf, mixedInstances, sendSaturated } from './sections/e2e.ts';
+import { sleep } from './harness.ts';
+import { keyOf, type Message, messagesOf, mixedInstances, sendSaturated, settleTimings } from './sections/e2e.ts';
 import { steppingClock } from './workloads.ts';
 
 interface StackLike {
@@ -78,19 +78,13 @@ export async function runOnce(tree: Tree, rounds: readonly Message[][], timeoutM
     cpu = process.cpuUsage(cpuBefore);
     await stack.stop();
   }
-  const latencies: number[] = [];
-  let last = started;
-  for (const [key, at] of finished) {
-    const sent = sentAt.get(key);
-    if (sent !== undefined) latencies.push(at - sent);
-    last = Math.max(last, at);
-  }
+  const { durationMs, p50Ms, p99Ms } = settleTimings(sentAt, finished, started);
   return {
     events,
     completed: finished.size,
-    throughput: (finished.size / (last - started)) * 1000,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
+    throughput: (finished.size / durationMs) * 1000,
+    p50Ms,
+    p99Ms,
     perCpuSecond: finished.size / ((cpu.user + cpu.system) / 1e6),
   };
 }

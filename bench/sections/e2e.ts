@@ -169,6 +169,25 @@ const ceilingTarget: Target = {
     }),
 };
 
+/**
+ * From when each event was sent and when its settle was saved (`finished`, by key): the time from `started` to the
+ * last settle, and the latency percentiles of the events whose send time is known.
+ */
+export function settleTimings(
+  sentAt: ReadonlyMap<string, number>,
+  finished: ReadonlyMap<string, number>,
+  started: number,
+): { durationMs: number; p50Ms: number; p99Ms: number } {
+  const latencies: number[] = [];
+  let last = started;
+  for (const [key, at] of finished) {
+    const sent = sentAt.get(key);
+    if (sent !== undefined) latencies.push(at - sent);
+    last = Math.max(last, at);
+  }
+  return { durationMs: last - started, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+}
+
 async function run(target: Target, rounds: readonly Message[][], timeoutMs: number, rate?: number): Promise<RunFindings> {
   const finished = new Map<string, number>();
   let batches = 0;
@@ -186,21 +205,14 @@ async function run(target: Target, rounds: readonly Message[][], timeoutMs: numb
   } finally {
     await stack.stop();
   }
-  const latencies: number[] = [];
-  let last = started;
-  for (const [key, at] of finished) {
-    const sent = sentAt.get(key);
-    if (sent !== undefined) latencies.push(at - sent);
-    last = Math.max(last, at);
-  }
-  const durationMs = last - started;
+  const { durationMs, p50Ms, p99Ms } = settleTimings(sentAt, finished, started);
   return {
     events,
     completed: finished.size,
     durationMs,
     throughput: (finished.size / durationMs) * 1000,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
+    p50Ms,
+    p99Ms,
     batches,
     sqsCalls: Object.fromEntries(calls),
   };
