@@ -4,11 +4,10 @@
  * sends for large events. SQS, CloudFormation and S3 are stand-ins in this process or on loopback.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { type SendMessageBatchCommandInput, type SendMessageCommandInput, SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +27,7 @@ import {
 } from '../../runtime/core/payloads.ts';
 import { stackOutputKeys } from '../../runtime/core/resources.ts';
 import { MemoryPayloadStore } from '../../runtime/memory/memory-payloads.ts';
+import { describeStacksXml, errorXml, type FakeCloudFormation, startCloudFormation } from '../support/cloudformation.ts';
 
 const queueUrl = 'https://sqs.eu-west-1.amazonaws.com/111122223333/orders-events.fifo';
 const deadLetterQueueUrl = 'https://sqs.eu-west-1.amazonaws.com/111122223333/orders-dlq.fifo';
@@ -121,61 +121,11 @@ describe('resolveConnection: the bucket of a running settle dev', () => {
 });
 
 /** CloudFormation on loopback, answering `DescribeStacks` with the outputs `stacks` gives each stack name. */
-async function startCloudFormation(stacks: Record<string, Record<string, string>>) {
-  const server: Server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      const name = new URLSearchParams(body).get('StackName') ?? '';
-      const outputs = stacks[name];
-      response.writeHead(outputs ? 200 : 400, { 'content-type': 'text/xml', 'x-amzn-requestid': 'c0ffee00-0000-4000-8000-000000000000' });
-      response.end(outputs ? describeStacksXml(name, outputs) : errorXml(`Stack with id ${name} does not exist`));
-    });
+function cloudFormationOf(stacks: Record<string, Record<string, string>>): Promise<FakeCloudFormation> {
+  return startCloudFormation((name) => {
+    const outputs = stacks[name];
+    return outputs ? describeStacksXml(name, outputs) : errorXml(400, 'ValidationError', `Stack with id ${name} does not exist`);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const clients: CloudFormationClient[] = [];
-  return {
-    client: () => {
-      const client = new CloudFormationClient({
-        endpoint,
-        region: 'eu-west-1',
-        credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' },
-        maxAttempts: 1,
-      });
-      clients.push(client);
-      return client;
-    },
-    close: async () => {
-      for (const client of clients) client.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-function describeStacksXml(stackName: string, outputs: Record<string, string>): string {
-  const members = Object.entries(outputs)
-    .map(([key, value]) => `<member><OutputKey>${escapeXml(key)}</OutputKey><OutputValue>${escapeXml(value)}</OutputValue></member>`)
-    .join('');
-  return (
-    '<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member>' +
-    `<StackName>${escapeXml(stackName)}</StackName>` +
-    `<StackId>arn:aws:cloudformation:eu-west-1:111122223333:stack/${escapeXml(stackName)}/5b0f7d40-0000-11ef-8000-0a1b2c3d4e5f</StackId>` +
-    '<CreationTime>2026-01-05T10:00:00.000Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus>' +
-    `<Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult>` +
-    '<ResponseMetadata><RequestId>c0ffee00-0000-4000-8000-000000000000</RequestId></ResponseMetadata></DescribeStacksResponse>'
-  );
-}
-
-function errorXml(message: string): string {
-  return (
-    '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">' +
-    `<Error><Type>Sender</Type><Code>ValidationError</Code><Message>${escapeXml(message)}</Message></Error>` +
-    '<RequestId>c0ffee00-0000-4000-8000-000000000000</RequestId></ErrorResponse>'
-  );
 }
 
 describe('resolveConnection: the bucket of a deployed stack', () => {
@@ -187,10 +137,10 @@ describe('resolveConnection: the bucket of a deployed stack', () => {
     [keys.tableName]: 'OrdersProd-SettleTable1A2B3C4D-0ABCDEF12345',
     [keys.region]: 'eu-west-1',
   });
-  let cloudFormation: Awaited<ReturnType<typeof startCloudFormation>>;
+  let cloudFormation: FakeCloudFormation;
 
   beforeAll(async () => {
-    cloudFormation = await startCloudFormation({
+    cloudFormation = await cloudFormationOf({
       OrdersProd: { ...base(settle), [settle.bucketName]: 'ordersprod-settlepayloads-1a2b3c' },
       TwoServices: {
         ...base(settle),
